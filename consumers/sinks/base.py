@@ -1,0 +1,89 @@
+"""The sink ports: a ClickHouse-dialect table store and an S3-like object store.
+
+Both are written by the consumer runner and read by the query side. Every write is safe to repeat:
+tables are ReplacingMergeTree keyed so that a replayed row replaces its twin, and objects are
+content-addressed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ObjectStore", "TableStore", "ddl_statements"]
+
+
+def ddl_statements() -> list[str]:
+    """The statements of ``deploy/clickhouse/*.sql`` in file order (one statement per ``;``)."""
+    folder = resources.files("expstream.deploy") / "clickhouse"
+    statements: list[str] = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
+        statements.extend(s.strip() for s in text.split(";") if s.strip())
+    return statements
+
+
+class TableStore(ABC):
+    """ClickHouse tables (server or chdb): columnar inserts, parameterized reads.
+
+    SQL uses ClickHouse's ``{name:Type}`` placeholders; adapters bind them safely, never by
+    pasting user values into the text.
+    """
+
+    database: str
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create the database and tables of ``deploy/clickhouse`` if missing."""
+
+    @abstractmethod
+    def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Insert one columnar batch; every column has the same length."""
+
+    @abstractmethod
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a SELECT and return its rows as a DataFrame."""
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep the store open across several calls (the embedded store locks a folder)."""
+        yield
+
+    def close(self) -> None:
+        """Release resources. Idempotent."""
+
+
+class ObjectStore(ABC):
+    """Flat keys → bytes, like an S3 bucket."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """Raise KeyError when the key is absent."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove a key; absent keys are fine."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys that start with ``prefix``, sorted."""
+
+    def compose(self, key: str, parts: Sequence[str]) -> None:
+        """Write ``key`` as the concatenation of ``parts`` (adapters may do it server-side)."""
+        self.put(key, b"".join(self.get(p) for p in parts))
+
+    def close(self) -> None:
+        """Release resources. Idempotent."""

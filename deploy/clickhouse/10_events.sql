@@ -1,0 +1,16 @@
+-- The history of every change: one row per event, with where and when it was made.
+-- summary is a short JSON description (point batches give their channels and counts).
+CREATE TABLE IF NOT EXISTS events
+(
+    experiment_id String,
+    ts Float64,
+    kind String,
+    session_id String,
+    seq UInt64,
+    event_id String,
+    host String,
+    pid UInt32,
+    summary String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (experiment_id, ts, session_id, seq);

@@ -1,0 +1,63 @@
+"""Every setting, read once from the environment into one frozen object.
+
+Configuration flows one way: environment (and ``init`` arguments) → :class:`Settings` →
+components. Nothing else in expstream reads ``os.environ`` for its own settings.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from expstream.exceptions import ConfigurationError
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _default_owner() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """What a process needs to know to log and to read. Unset services mean the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPSTREAM_", frozen=True, extra="ignore")
+
+    home: Path = Field(default=Path(".expstream"), description="folder of the embedded default")
+    project: str | None = Field(default=None, description="project used when init() gets none")
+    owner: str = Field(default_factory=_default_owner, description="owner recorded on new experiments")
+    flush_interval: float = Field(default=0.2, gt=0, description="seconds between background flushes")
+    batch_points: int = Field(default=10_000, ge=1, description="points per message at most")
+    buffer_points: int = Field(default=1_000_000, ge=1000, description="buffered points before log_* waits")
+    chunk_bytes: int = Field(default=1 << 20, ge=1024, description="artifact bytes per chunk event")
+    log_partitions: int = Field(default=4, ge=1, le=256, description="partitions of a new local log")
+    segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
+    reader_idle: float = Field(default=0.0, ge=0, description="seconds a reader keeps chdb open")
+
+    @field_validator("project")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; ``NEPTUNE_PROJECT`` is honoured as the legacy client did."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if "project" not in values and not os.environ.get("EXPSTREAM_PROJECT"):
+        legacy = os.environ.get("NEPTUNE_PROJECT")
+        if legacy:
+            values["project"] = legacy
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"EXPSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid expstream settings: {problems}") from None

@@ -1,0 +1,256 @@
+"""One exception tree for everything expstream raises.
+
+Legacy names are kept because client code catches them (``neptune.exceptions.*`` and
+``neptune.api_exceptions.*``); errors from storage drivers are translated at the edge into
+``StorageError`` / ``TransportError`` with the original kept as ``__cause__``::
+
+    NeptuneException
+    ├── NeptuneUninitializedException
+    ├── NeptuneNoExperimentContextException
+    ├── NeptuneMissingApiTokenException
+    ├── NeptuneMissingProjectQualifiedNameException
+    ├── NeptuneIncorrectProjectQualifiedNameException
+    ├── InvalidNeptuneBackend
+    ├── NoChannelValue
+    ├── InvalidChannelValue
+    ├── InvalidChannelX
+    ├── FileNotFound
+    ├── NotADirectory
+    ├── NotAFile
+    ├── InvalidNotebookPath
+    ├── NeptuneLibraryNotInstalledException
+    ├── ArtifactPathError (also ValueError)
+    ├── ConfigurationError (also ValueError)
+    ├── ExpstreamIOError
+    │   ├── TransportError      the event log / Kafka failed
+    │   ├── StorageError        ClickHouse / chdb / object store failed
+    │   └── EventDecodeError    a message is not a valid event
+    ├── SSLError
+    └── NeptuneApiException
+        ├── ConnectionLost, ServerError, Unauthorized, Forbidden, InvalidApiKey
+        ├── NamespaceNotFound, ProjectNotFound, PathInProjectNotFound
+        ├── ExperimentNotFound, ExperimentAlreadyFinished, ExperimentLimitReached
+        ├── StorageLimitReached, ExperimentValidationError
+        ├── ChannelAlreadyExists, ChannelDoesNotExist, ChannelNotFound, ChannelsValuesSendBatchError
+        └── NotebookNotFound
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NeptuneException(Exception):
+    """Root of everything expstream raises."""
+
+
+class NeptuneUninitializedException(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__(
+            "You must initialize expstream before you create an experiment: call "
+            "expstream.init('namespace/project') first."
+        )
+
+
+class NeptuneNoExperimentContextException(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__(
+            "There is no running experiment: call create_experiment() first (or keep using the "
+            "experiment object it returned)."
+        )
+
+
+class NeptuneMissingApiTokenException(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__("No API token given. expstream does not need one; this is raised only for compatibility.")
+
+
+class NeptuneMissingProjectQualifiedNameException(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__(
+            "No project name: pass init('namespace/project') or set NEPTUNE_PROJECT (or EXPSTREAM_PROJECT)."
+        )
+
+
+class NeptuneIncorrectProjectQualifiedNameException(NeptuneException):
+    def __init__(self, project_qualified_name: str) -> None:
+        super().__init__(
+            f"Incorrect project name {project_qualified_name!r}: expected 'namespace/project_name' "
+            "with exactly one '/' and both parts non-empty."
+        )
+
+
+class InvalidNeptuneBackend(NeptuneException):
+    def __init__(self, provided_backend_name: str) -> None:
+        super().__init__(
+            f"Unknown NEPTUNE_BACKEND {provided_backend_name!r}: the only accepted value is 'offline'."
+        )
+
+
+class NoChannelValue(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__("No value provided: pass the value as x, or x and y.")
+
+
+class InvalidChannelValue(NeptuneException):
+    def __init__(self, expected_type: str, actual_type: str) -> None:
+        super().__init__(f"Invalid channel value type. Expected: {expected_type}, actual: {actual_type}.")
+
+
+class InvalidChannelX(NeptuneException):
+    """Kept for compatibility: non-increasing x is dropped with a warning, never raised."""
+
+    def __init__(self, x: Any) -> None:
+        super().__init__(f"Invalid channel X-coordinate: {x!r}. It must be finite and strictly increasing.")
+
+
+class FileNotFound(NeptuneException):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"File not found: {path}")
+
+
+class NotADirectory(NeptuneException):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Path {path} is not a directory.")
+
+
+class NotAFile(NeptuneException):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Path {path} is not a file.")
+
+
+class InvalidNotebookPath(NeptuneException):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"File {path} is not a valid notebook. Should end with .ipynb.")
+
+
+class NeptuneLibraryNotInstalledException(NeptuneException):
+    def __init__(self, library: str) -> None:
+        super().__init__(f"Library {library} is not installed. Install it with: pip install {library}")
+
+
+class ArtifactPathError(NeptuneException, ValueError):
+    """An artifact path that would leave the experiment's storage, or is otherwise unusable."""
+
+
+class ConfigurationError(NeptuneException, ValueError):
+    """A setting (argument or environment variable) has a value expstream cannot use."""
+
+
+class ExpstreamIOError(NeptuneException):
+    """A component below the API failed; the driver's error is kept as ``__cause__``."""
+
+
+class TransportError(ExpstreamIOError):
+    """The event log (local log or Kafka) could not take or give events."""
+
+
+class StorageError(ExpstreamIOError):
+    """ClickHouse, chdb or the object store failed."""
+
+
+class EventDecodeError(ExpstreamIOError):
+    """A message is not a valid expstream event (garbage, truncated, unknown schema)."""
+
+
+class SSLError(NeptuneException):
+    def __init__(self) -> None:
+        super().__init__("SSL certificate validation failed.")
+
+
+# --- neptune.api_exceptions -------------------------------------------------------------------
+
+
+class NeptuneApiException(NeptuneException):
+    """Errors the legacy client got from its server; expstream raises them from its own checks."""
+
+
+class ConnectionLost(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Connection lost. Please try again.")
+
+
+class ServerError(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Server error. Please try again later.")
+
+
+class Unauthorized(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Unauthorized.")
+
+
+class Forbidden(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Forbidden.")
+
+
+class InvalidApiKey(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("The provided API token is invalid.")
+
+
+class NamespaceNotFound(NeptuneApiException):
+    def __init__(self, namespace_name: str) -> None:
+        super().__init__(f"Namespace {namespace_name} not found.")
+
+
+class ProjectNotFound(NeptuneApiException):
+    def __init__(self, project_identifier: str) -> None:
+        super().__init__(f"Project {project_identifier!r} not found.")
+
+
+class PathInProjectNotFound(NeptuneApiException):
+    def __init__(self, path: str, project_identifier: str) -> None:
+        super().__init__(f"Path {path} was not found in project {project_identifier}.")
+
+
+class ExperimentNotFound(NeptuneApiException):
+    def __init__(self, experiment_short_id: str, project_qualified_name: str) -> None:
+        super().__init__(f"Experiment {experiment_short_id} not found in project {project_qualified_name}.")
+
+
+class ExperimentAlreadyFinished(NeptuneApiException):
+    def __init__(self, experiment_short_id: str) -> None:
+        super().__init__(f"Experiment {experiment_short_id} is already finished.")
+
+
+class ExperimentLimitReached(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Experiment limit reached.")
+
+
+class StorageLimitReached(NeptuneApiException):
+    def __init__(self) -> None:
+        super().__init__("Storage limit reached.")
+
+
+class ExperimentValidationError(NeptuneApiException):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ChannelAlreadyExists(NeptuneApiException):
+    def __init__(self, experiment_short_id: str, channel_name: str) -> None:
+        super().__init__(f"Channel with name {channel_name} already exists in experiment {experiment_short_id}.")
+
+
+class ChannelDoesNotExist(NeptuneApiException):
+    def __init__(self, experiment_short_id: str, channel_name: str) -> None:
+        super().__init__(f"Channel {channel_name} does not exist in experiment {experiment_short_id}.")
+
+
+class ChannelNotFound(NeptuneApiException):
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(f"Channel {channel_id} not found.")
+
+
+class ChannelsValuesSendBatchError(NeptuneApiException):
+    def __init__(self, experiment_short_id: str, batch_errors: list[Any]) -> None:
+        super().__init__(f"Some values of experiment {experiment_short_id} were not stored: {batch_errors}")
+
+
+class NotebookNotFound(NeptuneApiException):
+    def __init__(self, notebook_id: str, project: str | None = None) -> None:
+        where = f" in project {project}" if project else ""
+        super().__init__(f"Notebook {notebook_id} not found{where}.")
