@@ -1,5 +1,5 @@
 -- One row per experiment, written from its ExperimentCreated event.
--- created: Unix seconds. system_keys/system_values: entrypoint, notebook, git and python details.
+-- created: Unix seconds.
 CREATE TABLE IF NOT EXISTS experiments
 (
     experiment_id String,
@@ -10,9 +10,17 @@ CREATE TABLE IF NOT EXISTS experiments
     description String,
     owner String,
     hostname String,
-    created Float64,
-    system_keys Array(String),
-    system_values Array(String)
+    created Float64
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (project, number, experiment_id);
+
+-- Other system properties recorded at creation: entrypoint, notebook, git and python details.
+CREATE TABLE IF NOT EXISTS system_properties
+(
+    experiment_id String,
+    key String,
+    value String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (experiment_id, key);

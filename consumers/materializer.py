@@ -1,0 +1,205 @@
+"""Events → rows: turns decoded events into columnar batches for the tables of ``deploy/clickhouse``.
+
+Every event is checked whole before any of its rows is added, so a malformed event is rejected
+(and dead-lettered by the runner) without leaving half of itself in a table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from expstream.exceptions import EventDecodeError
+
+__all__ = ["TABLE_COLUMNS", "Materializer"]
+
+#: column order of every table the materializer writes
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "experiments": (
+        "experiment_id", "project", "short_id", "number", "name", "description", "owner", "hostname", "created",
+    ),
+    "system_properties": ("experiment_id", "key", "value"),
+    "parameters": ("experiment_id", "name", "value", "type"),
+    "properties": ("experiment_id", "key", "value", "removed", "ts", "session_id", "seq"),
+    "tags": ("experiment_id", "tag", "added", "ts", "session_id", "seq"),
+    "states": ("experiment_id", "state", "traceback", "ts", "session_id", "seq"),
+    "heartbeats": ("experiment_id", "session_id", "host", "pid", "ts"),
+    "channels": ("experiment_id", "namespace", "channel", "type", "generation", "ts"),
+    "points_numeric": ("experiment_id", "namespace", "channel", "generation", "x", "y", "ts", "session_id"),
+    "points_text": ("experiment_id", "namespace", "channel", "generation", "x", "y", "ts", "session_id"),
+    "points_image": (
+        "experiment_id", "namespace", "channel", "generation", "x", "image_name", "description", "sha256", "size",
+        "ts", "session_id",
+    ),
+    "artifacts": ("experiment_id", "path", "sha256", "size", "deleted", "ts", "session_id", "seq"),
+    "sources": ("experiment_id", "path", "sha256", "size", "mode", "ts"),
+    "events": ("experiment_id", "ts", "kind", "session_id", "seq", "event_id", "host", "pid", "summary"),
+}  # fmt: skip
+
+_POINT_TABLES = {"NumericPoints": "points_numeric", "TextPoints": "points_text", "ImagePoints": "points_image"}
+_POINT_TYPES = {"NumericPoints": "numeric", "TextPoints": "text", "ImagePoints": "image"}
+
+
+class Materializer:
+    """Accumulates the rows of many events; :attr:`tables` is what the runner inserts."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, list[Any]]] = {}
+        #: blob chunks to write to the object store, in order: (sha256, offset, size, data)
+        self.chunks: list[tuple[str, int, int, bytes]] = []
+        self.events = 0
+
+    def _table(self, name: str) -> dict[str, list[Any]]:
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = {c: [] for c in TABLE_COLUMNS[name]}
+        return table
+
+    def _row(self, table_name: str, /, **values: Any) -> None:
+        table = self._table(table_name)
+        for column, column_values in table.items():
+            column_values.append(values[column])
+
+    def add(self, kind: str, record: dict[str, Any]) -> None:
+        """Add one decoded event; raises EventDecodeError (adding nothing) when it is malformed."""
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            raise EventDecodeError(f"no materializer for event kind {kind}")
+        header = record["header"]
+        if not header["experiment_id"]:
+            raise EventDecodeError(f"{kind} without an experiment id")
+        summary = handler(header, record)
+        self._row(
+            "events",
+            experiment_id=header["experiment_id"],
+            ts=header["ts"],
+            kind=kind,
+            session_id=header["session_id"],
+            seq=header["seq"],
+            event_id=header["event_id"],
+            host=header["host"],
+            pid=header["pid"],
+            summary=json.dumps(summary, ensure_ascii=False, separators=(",", ":"), default=str),
+        )
+        self.events += 1
+
+    # --- one handler per kind; each returns the history summary ---------------------------
+
+    def _on_ExperimentCreated(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        e = h["experiment_id"]
+        self._row(
+            "experiments", experiment_id=e, project=r["project"], short_id=r["short_id"], number=r["number"],
+            name=r["name"], description=r["description"], owner=r["owner"], hostname=r["hostname"], created=h["ts"],
+        )  # fmt: skip
+        for key, value in r["system"].items():
+            self._row("system_properties", experiment_id=e, key=key, value=value)
+        for p in r["params"]:
+            self._row("parameters", experiment_id=e, name=p["name"], value=p["value"], type=p["type"])
+        for key, value in r["properties"].items():
+            self._row("properties", experiment_id=e, key=key, value=value, removed=0, ts=h["ts"],
+                      session_id=h["session_id"], seq=h["seq"])  # fmt: skip
+        for tag in r["tags"]:
+            self._row("tags", experiment_id=e, tag=tag, added=1, ts=h["ts"], session_id=h["session_id"], seq=h["seq"])
+        return {"short_id": r["short_id"], "name": r["name"], "project": r["project"]}
+
+    def _on_StateChanged(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        self._row("states", experiment_id=h["experiment_id"], state=r["state"], traceback=r["traceback"] or "",
+                  ts=h["ts"], session_id=h["session_id"], seq=h["seq"])  # fmt: skip
+        return {"state": r["state"]}
+
+    def _on_Heartbeat(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        self._row("heartbeats", experiment_id=h["experiment_id"], session_id=h["session_id"], host=h["host"],
+                  pid=h["pid"], ts=h["ts"])  # fmt: skip
+        return {}
+
+    def _points(self, kind: str, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        columns = ("xs", "ts", "names", "descriptions", "sha256s", "sizes") if kind == "ImagePoints" else ("xs", "ys", "ts")
+        for s in r["series"]:
+            n = len(s["xs"])
+            if any(len(s[c]) != n for c in columns):
+                raise EventDecodeError(f"{kind} series {s['channel']!r} has columns of different lengths")
+        e, session = h["experiment_id"], h["session_id"]
+        table = self._table(_POINT_TABLES[kind])
+        counts: dict[str, int] = defaultdict(int)
+        for s in r["series"]:
+            n = len(s["xs"])
+            if not n:
+                continue
+            counts[s["channel"]] += n
+            self._row("channels", experiment_id=e, namespace=s["namespace"], channel=s["channel"],
+                      type=_POINT_TYPES[kind], generation=s["generation"], ts=h["ts"])  # fmt: skip
+            for column, value in (("experiment_id", e), ("namespace", s["namespace"]), ("channel", s["channel"]),
+                                  ("generation", s["generation"]), ("session_id", session)):  # fmt: skip
+                table[column].extend([value] * n)
+            table["x"].extend(s["xs"])
+            table["ts"].extend(s["ts"])
+            if kind == "ImagePoints":
+                table["image_name"].extend(v or "" for v in s["names"])
+                table["description"].extend(v or "" for v in s["descriptions"])
+                table["sha256"].extend(s["sha256s"])
+                table["size"].extend(s["sizes"])
+            else:
+                table["y"].extend(s["ys"])
+        return {"points": dict(counts)}
+
+    def _on_NumericPoints(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._points("NumericPoints", h, r)
+
+    def _on_TextPoints(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._points("TextPoints", h, r)
+
+    def _on_ImagePoints(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._points("ImagePoints", h, r)
+
+    def _on_ChannelReset(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        self._row("channels", experiment_id=h["experiment_id"], namespace=r["namespace"], channel=r["channel"],
+                  type=r["type"], generation=r["generation"], ts=h["ts"])  # fmt: skip
+        return {"channel": r["channel"], "generation": r["generation"]}
+
+    def _tags(self, h: dict[str, Any], tags: list[str], added: int) -> dict[str, Any]:
+        for tag in tags:
+            self._row("tags", experiment_id=h["experiment_id"], tag=tag, added=added, ts=h["ts"],
+                      session_id=h["session_id"], seq=h["seq"])  # fmt: skip
+        return {"tags": tags}
+
+    def _on_TagsAdded(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._tags(h, r["tags"], 1)
+
+    def _on_TagsRemoved(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._tags(h, r["tags"], 0)
+
+    def _property(self, h: dict[str, Any], key: str, value: str, removed: int) -> dict[str, Any]:
+        self._row("properties", experiment_id=h["experiment_id"], key=key, value=value, removed=removed, ts=h["ts"],
+                  session_id=h["session_id"], seq=h["seq"])  # fmt: skip
+        return {"key": key, "value": value} if not removed else {"key": key}
+
+    def _on_PropertySet(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._property(h, r["key"], r["value"], 0)
+
+    def _on_PropertyRemoved(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._property(h, r["key"], "", 1)
+
+    def _on_ArtifactChunk(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        data, offset, size = r["data"], r["offset"], r["size"]
+        if offset < 0 or offset + len(data) > size or len(r["sha256"]) != 64:
+            raise EventDecodeError("ArtifactChunk outside its blob or with a bad digest")
+        self.chunks.append((r["sha256"], offset, size, data))
+        return {"sha256": r["sha256"], "offset": offset, "bytes": len(data), "size": size}
+
+    def _artifact(self, h: dict[str, Any], path: str, sha256: str, size: int, deleted: int) -> dict[str, Any]:
+        self._row("artifacts", experiment_id=h["experiment_id"], path=path, sha256=sha256, size=size, deleted=deleted,
+                  ts=h["ts"], session_id=h["session_id"], seq=h["seq"])  # fmt: skip
+        return {"path": path, "sha256": sha256, "size": size} if not deleted else {"path": path}
+
+    def _on_ArtifactCommitted(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._artifact(h, r["path"], r["sha256"], r["size"], 0)
+
+    def _on_ArtifactDeleted(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        return self._artifact(h, r["path"], "", 0, 1)
+
+    def _on_SourceFiles(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        for f in r["files"]:
+            self._row("sources", experiment_id=h["experiment_id"], path=f["path"], sha256=f["sha256"], size=f["size"],
+                      mode=f["mode"], ts=h["ts"])  # fmt: skip
+        return {"files": [f["path"] for f in r["files"]]}

@@ -1,0 +1,173 @@
+"""The consumer runner: source → decode → materialize → sinks, then remember the positions.
+
+One runner serves the local log and Kafka alike. Positions are written to the table store's
+``consumer_progress`` *after* the data they cover, and the runner resumes from there; a crash in
+between replays some events, which the idempotent sinks absorb. Undecodable or malformed events
+go to a dead letter and never block their partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from expstream import schemas
+from expstream.consumers.materializer import Materializer
+from expstream.consumers.sinks.base import ObjectStore, TableStore
+from expstream.consumers.sources.base import Record, Source
+from expstream.exceptions import EventDecodeError
+from expstream.producer.transports.base import Watermark
+
+__all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix"]
+
+log = logging.getLogger("expstream.consumer")
+
+#: ``dead_letter(record, reason)``: keep a bad record somewhere a person can look at it
+DeadLetter = Callable[[Record, str], None]
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/{sha256}"
+
+
+def part_prefix(sha256: str) -> str:
+    return f"parts/{sha256}/"
+
+
+def folder_dead_letter(folder: Path) -> DeadLetter:
+    """Dead letters as files: ``<topic>-<partition>-<offset>.bin`` and ``.reason.txt``."""
+
+    def write(record: Record, reason: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"{record.topic}-{record.partition}-{record.offset}"
+        stem.with_suffix(".bin").write_bytes(record.value)
+        stem.with_suffix(".reason.txt").write_text(reason + "\n")
+
+    return write
+
+
+class Runner:
+    def __init__(
+        self,
+        source: Source,
+        tables: TableStore,
+        objects: ObjectStore,
+        *,
+        group: str,
+        dead_letter: DeadLetter | None = None,
+        dead_letter_dir: Path | None = None,
+        max_records: int = 20_000,
+    ) -> None:
+        self.source = source
+        self.tables = tables
+        self.objects = objects
+        self.group = group
+        self.max_records = max_records
+        if dead_letter is None and dead_letter_dir is not None:
+            dead_letter = folder_dead_letter(dead_letter_dir)
+        self._dead_letter = dead_letter
+        self.dead_letters = 0
+        self.events = 0
+
+    # --- public ----------------------------------------------------------------------------
+
+    def catch_up(self, until: Watermark | None = None) -> int:
+        """Materialize everything in the source now (or up to ``until``); returns events applied."""
+        applied = 0
+        with self.tables.hold():
+            positions = self._resume()
+            target = until if until is not None else self.source.end_offsets()
+            while any(positions.get(tp, 0) < end for tp, end in target.items()):
+                records = self.source.poll(self.max_records, timeout=0.0)
+                if not records:
+                    break
+                applied += self.process(records)
+                for r in records:
+                    positions[(r.topic, r.partition)] = r.next_offset
+        return applied
+
+    def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
+        """Materialize continuously until ``stop`` is set."""
+        while not stop.is_set():
+            with self.tables.hold():
+                self._resume()
+                records = self.source.poll(self.max_records, timeout=poll_timeout)
+                if records:
+                    self.process(records)
+            if not records:
+                time.sleep(0.05)
+
+    def progress(self) -> Watermark:
+        df = self.tables.query_df(
+            "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
+            "WHERE consumer_group = {group:String} GROUP BY topic, partition",
+            {"group": self.group},
+        )
+        return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
+
+    # --- one batch -------------------------------------------------------------------------
+
+    def process(self, records: list[Record]) -> int:
+        """Write one batch of records to the sinks, then record how far they go."""
+        batch = Materializer()
+        positions: dict[tuple[str, int], int] = {}
+        for record in records:
+            positions[(record.topic, record.partition)] = record.next_offset
+            try:
+                kind, event = schemas.decode(record.value)
+                batch.add(kind, event)
+            except EventDecodeError as exc:
+                self._reject(record, str(exc))
+            except (KeyError, TypeError, ValueError) as exc:
+                self._reject(record, f"malformed event: {exc!r}")
+        self._write_objects(batch)
+        for table, columns in batch.tables.items():
+            if columns and next(iter(columns.values())):
+                self.tables.insert(table, columns)
+        now = time.time()
+        self.tables.insert(
+            "consumer_progress",
+            {
+                "consumer_group": [self.group] * len(positions),
+                "topic": [tp[0] for tp in positions],
+                "partition": [tp[1] for tp in positions],
+                "offset": list(positions.values()),
+                "ts": [now] * len(positions),
+            },
+        )
+        self.source.commit(positions)
+        self.events += batch.events
+        return batch.events
+
+    def _resume(self) -> Watermark:
+        positions = self.progress()
+        self.source.seek(positions)
+        return dict(positions)
+
+    def _reject(self, record: Record, reason: str) -> None:
+        self.dead_letters += 1
+        log.warning(
+            "Dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        if self._dead_letter is not None:
+            self._dead_letter(record, reason)
+
+    def _write_objects(self, batch: Materializer) -> None:
+        """Content-addressed writes: a whole blob at once, or parts composed at the last chunk."""
+        for sha256, offset, size, data in batch.chunks:
+            key = blob_key(sha256)
+            if offset == 0 and len(data) == size:
+                if not self.objects.exists(key):
+                    self.objects.put(key, data)
+                continue
+            prefix = part_prefix(sha256)
+            self.objects.put(f"{prefix}{offset:020d}", data)
+            if offset + len(data) == size:
+                parts = self.objects.list(prefix)
+                if not self.objects.exists(key):
+                    self.objects.compose(key, parts)
+                for part in parts:
+                    self.objects.delete(part)

@@ -1,0 +1,125 @@
+"""chdb, the embedded ClickHouse: the same tables and SQL as a ClickHouse server, in-process.
+
+chdb locks its folder for the whole life of a session, so processes take turns: :meth:`hold`
+takes an ``flock`` on ``<folder>.lock``, opens the session, and closes it again when the
+outermost ``hold`` ends. A writer process never imports chdb; readers and the consumer do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.exceptions import StorageError
+
+__all__ = ["ChdbTables", "format_param"]
+
+
+def format_param(value: Any) -> str:
+    """A query parameter in ClickHouse's text form (arrays need it; scalars pass through)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) for v in value) + "]"
+    return value if isinstance(value, str) else str(value)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return format_param(value)
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class ChdbTables(TableStore):
+    def __init__(self, folder: Path, database: str = "expstream") -> None:
+        try:
+            import chdb.session  # noqa: F401 - fail early with a clear message
+        except ImportError as exc:
+            raise StorageError("the embedded default needs chdb: pip install chdb-core") from exc
+        self.folder = Path(folder)
+        self.database = database
+        self._session: Any = None
+        self._depth = 0
+        self._lock_fd: int | None = None
+        self._thread_lock = threading.RLock()
+        self._schema_ready = False
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self._open()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._close()
+
+    def _open(self) -> None:
+        from chdb import session as chs
+
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(self.folder) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # other processes wait here instead of failing in chdb
+        self._lock_fd = fd
+        try:
+            self._session = chs.Session(str(self.folder))
+            if not self._schema_ready:
+                self._run_ddl()
+                self._schema_ready = True
+            self._session.query(f"USE {self.database}")
+        except Exception as exc:
+            self._close()
+            raise StorageError(f"cannot open the embedded database at {self.folder}: {exc}") from exc
+
+    def _close(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.close()
+            finally:
+                self._session = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _run_ddl(self) -> None:
+        self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self._session.query(f"USE {self.database}")
+        for statement in ddl_statements():
+            self._session.query(statement)
+
+    def ensure_schema(self) -> None:
+        with self.hold():
+            self._run_ddl()
+
+    def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+        frame = pd.DataFrame(columns)  # noqa: F841 - chdb's Python() table function reads it by name
+        names = ", ".join(columns)
+        with self.hold():
+            try:
+                self._session.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(frame)")
+            except Exception as exc:
+                raise StorageError(f"insert into {table} failed: {exc}") from exc
+
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        bound = {k: format_param(v) for k, v in (params or {}).items()}
+        with self.hold():
+            try:
+                return self._session.query(sql, "DataFrame", params=bound)
+            except Exception as exc:
+                raise StorageError(f"query failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._thread_lock:
+            self._depth = 0
+            self._close()

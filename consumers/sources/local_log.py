@@ -1,0 +1,132 @@
+"""Consumers' side of the embedded log: every partition of some topics, read by position.
+
+Positions are committed to ``<positions_dir>/<group>.json`` (replaced atomically), so a consumer
+that restarts continues where its sinks' data ends, as a Kafka consumer group would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from expstream.consumers.sources.base import Record, Source
+from expstream.exceptions import TransportError
+from expstream.producer.transports.base import TOPICS, Watermark
+from expstream.producer.transports.local_log import LocalLog
+
+__all__ = ["LocalLogSource"]
+
+_GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+#: Payload bytes one poll returns at most (besides one record): bounds memory with large blobs.
+POLL_BYTES = 64 << 20
+
+
+class LocalLogSource(Source):
+    """Reads each partition in offset order; partitions take turns leading a poll."""
+
+    def __init__(
+        self,
+        log: LocalLog,
+        topics: Iterable[str] = TOPICS,
+        group: str = "default",
+        positions_dir: Path | None = None,
+    ) -> None:
+        if not _GROUP_RE.match(group):
+            raise ValueError(f"invalid consumer group name {group!r}")
+        self.log = log
+        self.topics = tuple(topics)
+        self.group = group
+        folder = Path(positions_dir) if positions_dir is not None else log.root.parent / "positions"
+        self._file = folder / f"{group}.json"
+        self._partitions = [(t, p) for t in self.topics for p in range(log.partitions)]
+        self._lock = threading.Lock()
+        self._committed = self._load()
+        self._positions = {tp: self._committed.get(tp, 0) for tp in self._partitions}
+        self._turn = 0
+
+    def _load(self) -> Watermark:
+        try:
+            data = json.loads(self._file.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot read committed positions {self._file}: {exc}") from exc
+        return {(topic, int(p)): int(o) for topic, parts in data.items() for p, o in parts.items()}
+
+    def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            records = self._fetch(max_records)
+            remaining = deadline - time.monotonic()
+            if records or remaining <= 0:
+                return records
+            time.sleep(min(delay, remaining))  # no notification across processes: poll the end
+            delay = min(delay * 2, 0.05)
+
+    def _fetch(self, max_records: int) -> list[Record]:
+        out: list[Record] = []
+        budget = POLL_BYTES
+        with self._lock:
+            n = len(self._partitions)
+            start, self._turn = self._turn, (self._turn + 1) % n
+            for i in range(n):
+                if len(out) >= max_records or budget <= 0:
+                    break
+                topic, partition = tp = self._partitions[(start + i) % n]
+                try:
+                    got = self.log.read(topic, partition, self._positions[tp], max_records - len(out), budget)
+                except OSError as exc:
+                    raise TransportError(f"cannot read {topic}/{partition} in {self.log.root}: {exc}") from exc
+                if got:
+                    out.extend(got)
+                    budget -= sum(len(r.value) for r in got)
+                    self._positions[tp] = got[-1].next_offset
+        return out
+
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        with self._lock:
+            unknown = set(positions) - set(self._positions)
+            if unknown:
+                raise ValueError(f"not partitions of this source: {sorted(unknown)}")
+            self._positions.update(positions)
+
+    def positions(self) -> Watermark:
+        """Where the next poll continues, per partition."""
+        with self._lock:
+            return dict(self._positions)
+
+    def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
+        with self._lock:
+            committed = {**self._committed, **positions}
+            data: dict[str, dict[str, int]] = {}
+            for (topic, partition), offset in sorted(committed.items()):
+                data.setdefault(topic, {})[str(partition)] = offset
+            tmp = self._file.with_name(f".{self._file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "w") as f:
+                    json.dump(data, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self._file)  # readers see the old positions or the new, never half
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise TransportError(f"cannot store positions in {self._file}: {exc}") from exc
+            self._committed = committed
+
+    def committed(self) -> Watermark:
+        """Positions last committed by this group (read at open, updated by ``commit``)."""
+        with self._lock:
+            return dict(self._committed)
+
+    def end_offsets(self) -> Watermark:
+        try:
+            return {(t, p): self.log.end_offset(t, p) for t, p in self._partitions}
+        except OSError as exc:
+            raise TransportError(f"cannot read the end of {self.log.root}: {exc}") from exc

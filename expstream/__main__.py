@@ -1,0 +1,3 @@
+from expstream.cli import main
+
+main()

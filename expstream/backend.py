@@ -1,0 +1,163 @@
+"""Backends: what a ``Session`` talks to.
+
+:class:`StreamBackend` is the real one: a writer over a transport for everything logged, a
+numbering for experiment ids, and a reader (opened on first read, so logging processes never load
+the query engine). Its adapters are injected; :func:`expstream.wiring.default_backend` picks them
+from the settings. :class:`OfflineBackend` keeps the legacy no-op mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from expstream.config import Settings, load_settings
+from expstream.producer.numbering import Numbering
+from expstream.producer.transports.base import Transport, Watermark
+from expstream.producer.writer import Writer
+
+if TYPE_CHECKING:
+    from expstream.projects import Project
+    from expstream.query.reader import Reader
+
+__all__ = ["Backend", "HostedNeptuneBackend", "NoopObject", "OfflineBackend", "StreamBackend"]
+
+log = logging.getLogger("expstream")
+
+_PROJECT_NAMESPACE = uuid.UUID("5b0f7c1e-7d1e-4c55-9a58-3f1f3c2d8e01")
+
+
+class Backend(ABC):
+    """The legacy backend interface: everything a Session needs."""
+
+    @abstractmethod
+    def get_project(self, namespace: str, name: str) -> Any: ...
+
+    def list_projects(self, namespace: str) -> list[str]:
+        return []
+
+
+#: ``materialize(watermark, timeout)``: make everything up to ``watermark`` visible to queries.
+Materializer = Callable[[Watermark, "float | None"], None]
+
+
+class StreamBackend(Backend):
+    """Records everything as events; reads through SQL."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport,
+        numbering: Numbering,
+        open_reader: Callable[[], Reader],
+        materializer: Materializer,
+    ) -> None:
+        self.settings = settings
+        self.writer = Writer(transport, settings)
+        self.numbering = numbering
+        self._open_reader = open_reader
+        self._materializer = materializer
+        self._reader: Reader | None = None
+        self._reader_lock = threading.Lock()
+
+    @property
+    def reader(self) -> Reader:
+        """The query side, opened on first use (loading the query engine only then)."""
+        if self._reader is None:
+            with self._reader_lock:
+                if self._reader is None:
+                    self._reader = self._open_reader()
+        return self._reader
+
+    @property
+    def reader_is_open(self) -> bool:
+        return self._reader is not None
+
+    def materialize(self, watermark: Watermark, timeout: float | None = None) -> None:
+        self._materializer(watermark, timeout)
+
+    def get_project(self, namespace: str, name: str) -> Project:
+        from expstream.projects import Project
+
+        full = f"{namespace}/{name}"
+        return Project(self, str(uuid.uuid5(_PROJECT_NAMESPACE, full)), namespace, name)
+
+    def list_projects(self, namespace: str) -> list[str]:
+        return [p for p in self.reader.projects() if p.split("/", 1)[0] == namespace]
+
+
+class HostedNeptuneBackend(StreamBackend):
+    """Legacy name for 'the backend configured by the environment'; the token is accepted and ignored."""
+
+    def __init__(self, api_token: str | None = None, proxies: Any = None, settings: Settings | None = None) -> None:
+        from expstream.wiring import backend_parts
+
+        settings = settings or load_settings()
+        super().__init__(settings, **backend_parts(settings))
+
+
+class NoopObject:
+    """Offline mode's answer to everything: any attribute, call or item is itself; iterates empty."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        getter = _EMPTY_GETTERS.get(name)
+        return getter if getter is not None else self
+
+    def __getitem__(self, key: Any) -> NoopObject:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoopObject:
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __enter__(self) -> NoopObject:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "NoopObject()"
+
+
+_EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
+    "get_logs": lambda *a, **k: {},
+    "get_channels": lambda *a, **k: {},
+    "get_parameters": lambda *a, **k: {},
+    "get_properties": lambda *a, **k: {},
+    "get_system_properties": lambda *a, **k: {},
+    "get_tags": lambda *a, **k: [],
+    "get_experiments": lambda *a, **k: [],
+    "get_members": lambda *a, **k: [],
+    "get_numeric_channels_values": lambda *a, **k: pd.DataFrame(),
+    "get_hardware_utilization": lambda *a, **k: pd.DataFrame(),
+    "get_leaderboard": lambda *a, **k: pd.DataFrame(),
+}
+
+
+class OfflineBackend(Backend):
+    """Legacy offline mode: nothing is recorded, every call succeeds (D13)."""
+
+    def __init__(self) -> None:
+        log.warning("expstream is running in offline mode (NEPTUNE_BACKEND=offline).")
+        log.warning("Nothing will be recorded: experiments, logs and artifacts are all discarded.")
+
+    def get_project(self, namespace: str, name: str) -> NoopObject:
+        return NoopObject()

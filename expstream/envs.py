@@ -1,0 +1,7 @@
+"""Names of the environment variables the legacy client read (kept for code that imports them)."""
+
+PROJECT_ENV_NAME = "NEPTUNE_PROJECT"
+API_TOKEN_ENV_NAME = "NEPTUNE_API_TOKEN"
+NOTEBOOK_ID_ENV_NAME = "NEPTUNE_NOTEBOOK_ID"
+NOTEBOOK_PATH_ENV_NAME = "NEPTUNE_NOTEBOOK_PATH"
+BACKEND = "NEPTUNE_BACKEND"

@@ -1,0 +1,425 @@
+"""``Experiment``: the legacy front door. Writes go to the producer stream, reads to the query side."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from expstream.exceptions import (
+    ChannelDoesNotExist,
+    ExperimentValidationError,
+    FileNotFound,
+)
+from expstream.producer import blobs, images, uploads
+from expstream.producer.channels import IMAGE, TEXT, resolve_x, to_float
+from expstream.producer.stream import ExperimentStream
+from expstream.query import archives
+
+if TYPE_CHECKING:
+    from expstream.backend import StreamBackend
+    from expstream.projects import Project
+
+__all__ = ["Experiment", "validate_tags"]
+
+log = logging.getLogger("expstream")
+
+_TAG = re.compile(r"[a-zA-Z0-9-]{1,128}")
+
+
+def validate_tags(tags: Iterable[Any]) -> list[str]:
+    """D6: only ``[a-zA-Z0-9-]``, 1-128 characters; anything else is refused before sending."""
+    checked = []
+    for tag in tags:
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise ExperimentValidationError(
+                f"Invalid tag {tag!r}: tags may only contain letters a-z, A-Z, digits 0-9 and '-' "
+                "and must be 1 to 128 characters long."
+            )
+        checked.append(tag)
+    return checked
+
+
+class Experiment:
+    """A run: log metrics, text, images and artifacts into it, read them back as DataFrames.
+
+    Users never construct it: ``Project.create_experiment`` and ``Project.get_experiments`` do.
+    """
+
+    IMAGE_SIZE_LIMIT_MB = 15
+
+    def __init__(self, backend: StreamBackend, project: Project, _id: str, internal_id: str) -> None:
+        self._backend = backend
+        self._project = project
+        self._id = _id
+        self._internal_id = internal_id
+        self._stream: ExperimentStream | None = None
+        self._lock = threading.RLock()
+        # what this object knows without asking the query side (it created the experiment)
+        self._local: dict[str, Any] | None = None
+        self._finished_state: str | None = None
+        self._teardown: list[Any] = []
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """Short id ``<PROJECT_KEY>-<N>``, e.g. ``SAN-12``."""
+        return self._id
+
+    @property
+    def internal_id(self) -> str:
+        return self._internal_id
+
+    @property
+    def limits(self) -> dict[str, dict[str, int]]:
+        """Reported as the legacy server did (D10); not enforced."""
+        return {"channels": {"numeric": 1000, "text": 100, "image": 100}}
+
+    @property
+    def name(self) -> str:
+        if self._local is not None:
+            return str(self._local["name"])
+        return str(self._row()["name"])
+
+    @property
+    def state(self) -> str:
+        """``running``, ``succeeded``, ``failed`` or ``aborted``."""
+        if self._local is not None:
+            return self._finished_state or "running"
+        return str(self._row()["state"])
+
+    def __str__(self) -> str:
+        return f"Experiment({self._id})"
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Experiment)
+            and other._id == self._id
+            and other._internal_id == self._internal_id
+            and other._project == self._project
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._id, self._internal_id))
+
+    # --- the write side ---------------------------------------------------------------------
+
+    def _writable(self) -> ExperimentStream:
+        stream = self._stream
+        if stream is None:
+            with self._lock:
+                if self._stream is None:
+                    self._stream = self._backend.writer.open_stream(self._internal_id)
+                    if self._finished_state is not None:
+                        self._stream.close()
+                stream = self._stream
+        return stream
+
+    def log_metric(self, log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """Append a numeric point; ``log_metric('loss', 0.5)`` or ``log_metric('loss', step, 0.5)``."""
+        stream = self._stream or self._writable()
+        stream.log_metric(log_name, x, y, timestamp)
+
+    def send_metric(self, channel_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """Alias of :meth:`log_metric`."""
+        stream = self._stream or self._writable()
+        stream.log_metric(channel_name, x, y, timestamp)
+
+    def log_text(self, log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """Append a text point; the value must be a str."""
+        stream = self._stream or self._writable()
+        stream.log_text(log_name, x, y, timestamp)
+
+    def send_text(self, channel_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """Alias of :meth:`log_text`."""
+        self.log_text(channel_name, x, y, timestamp)
+
+    def log_image(
+        self,
+        log_name: str,
+        x: Any,
+        y: Any = None,
+        image_name: str | None = None,
+        description: str | None = None,
+        timestamp: Any = None,
+    ) -> None:
+        """Append an image: a path, PIL image, matplotlib figure or numpy array (stored as PNG)."""
+        stream = self._stream or self._writable()
+        ch = stream.channel(log_name, IMAGE)
+        if ch is None:
+            return
+        px, value = resolve_x(x, y)
+        ts = time.time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+        for label, caption in (("image_name", image_name), ("description", description)):
+            if caption is not None and not isinstance(caption, str):
+                raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
+        data = images.image_to_png_bytes(value)
+        problem = images.check_image_size(data)
+        if problem is not None:
+            log.warning("Image not logged to %r: %s", log_name, problem)
+            return
+        sha256, size = blobs.send_bytes(self._backend.writer, stream, data, self._backend.settings.chunk_bytes)
+        stream.append_image(ch, px, ts, image_name, description, sha256, size)
+
+    def send_image(
+        self,
+        channel_name: str,
+        x: Any,
+        y: Any = None,
+        name: str | None = None,
+        description: str | None = None,
+        timestamp: Any = None,
+    ) -> None:
+        """Alias of :meth:`log_image` (the caption is ``name`` here, ``image_name`` there)."""
+        self.log_image(channel_name, x, y, image_name=name, description=description, timestamp=timestamp)
+
+    def reset_log(self, log_name: str) -> None:
+        """Remove every point of a user log; logging to it starts afresh (x and auto-x too)."""
+        stream = self._writable()
+        ch = stream.find(log_name)
+        if ch is None and self._local is None:
+            known = {c.name: c for c in self._backend.reader.channels(self._internal_id)}
+            info = known.get(log_name)
+            if info is not None:
+                ch = stream.channel(log_name, info.channelType)
+                if ch is not None:
+                    ch.generation = info.generation
+        if ch is None:
+            raise ChannelDoesNotExist(self._id, log_name)
+        stream.reset(ch)
+
+    def append_tag(self, tag: str | list[str], *tags: str) -> None:
+        """Add tags (``'a'``, ``'a', 'b'`` or ``['a', 'b']``); only ``[a-zA-Z0-9-]`` is allowed."""
+        new = validate_tags(tag if isinstance(tag, list) else [tag, *tags])
+        if not new:
+            return
+        self._writable().add_event("TagsAdded", {"tags": new})
+        if self._local is not None:
+            self._local["tags"].update(new)
+
+    def append_tags(self, tag: str | list[str], *tags: str) -> None:
+        """Alias of :meth:`append_tag`."""
+        self.append_tag(tag, *tags)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove one tag; removing a tag that is not there is ignored."""
+        if not isinstance(tag, str):
+            raise TypeError(f"tag must be a str, got {type(tag).__name__}")
+        self._writable().add_event("TagsRemoved", {"tags": [tag]})
+        if self._local is not None:
+            self._local["tags"].discard(tag)
+
+    def set_property(self, key: str, value: Any) -> Experiment:
+        """Set a user property; the value is stored as ``str(value)``."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"property key must be a non-empty str, got {key!r}")
+        text = str(value)
+        self._writable().add_event("PropertySet", {"key": key, "value": text})
+        if self._local is not None:
+            self._local["properties"][key] = text
+        return self
+
+    def remove_property(self, key: str) -> None:
+        """Remove a user property; a missing key raises ``KeyError`` as in the legacy client."""
+        properties = self._local["properties"] if self._local is not None else self.get_properties()
+        if key not in properties:
+            raise KeyError(key)
+        self._writable().add_event("PropertyRemoved", {"key": key})
+        if self._local is not None:
+            del properties[key]
+
+    def log_artifact(self, artifact: Any, destination: str | None = None) -> None:
+        """Store a file, a directory or a stream under ``destination`` (default: the file name)."""
+        stream = self._writable()
+        files = uploads.artifact_files(artifact, destination)
+        for path, opener in files:
+            with opener() as source:
+                sha256, size = blobs.send_source(
+                    self._backend.writer, stream, source, self._backend.settings.chunk_bytes
+                )
+            stream.add_event("ArtifactCommitted", {"path": path, "sha256": sha256, "size": size})
+            if self._local is not None:
+                self._local["artifacts"][path] = (sha256, size)
+
+    def send_artifact(self, artifact: Any, destination: str | None = None) -> None:
+        """Alias of :meth:`log_artifact`."""
+        self.log_artifact(artifact, destination)
+
+    def delete_artifacts(self, path: str | list[str]) -> None:
+        """Delete artifact files or directories; a path that does not exist raises FileNotFound (D7)."""
+        targets = uploads.delete_paths(path)
+        existing = self._artifact_paths()
+        doomed: list[str] = []
+        for target in targets:
+            matched = [p for p in existing if p == target or p.startswith(target.rstrip("/") + "/")]
+            if not matched:
+                raise FileNotFound(target)
+            doomed.extend(matched)
+        stream = self._writable()
+        for p in dict.fromkeys(doomed):
+            stream.add_event("ArtifactDeleted", {"path": p})
+            if self._local is not None:
+                self._local["artifacts"].pop(p, None)
+
+    def _artifact_paths(self) -> list[str]:
+        if self._local is not None:
+            return list(self._local["artifacts"])
+        return list(self._backend.reader.artifacts(self._internal_id))
+
+    # --- durability and finishing -----------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Return when everything logged so far is durable in the event log."""
+        self._backend.writer.flush(timeout)
+
+    def sync(self, timeout: float | None = None) -> None:
+        """Return when everything logged so far is visible to queries (read-your-writes)."""
+        watermark = self._backend.writer.flush(timeout)
+        self._backend.materialize(watermark, timeout)
+
+    def stop(self, exc_tb: str | None = None) -> None:
+        """Mark the experiment succeeded (or failed, with ``exc_tb``) after flushing its points."""
+        with self._lock:
+            if self._finished_state is not None:
+                return
+            state = "succeeded" if exc_tb is None else "failed"
+            stream = self._writable()
+            stream.add_event("StateChanged", {"state": state, "traceback": None if exc_tb is None else str(exc_tb)})
+            self._finished_state = state
+            for undo in reversed(self._teardown):
+                try:
+                    undo()
+                except Exception:
+                    log.exception("expstream: teardown step failed")
+            self._teardown.clear()
+            stream.close()
+            self._backend.writer.detach(stream)
+            self._backend.writer.flush()
+        self._project._forget(self)
+
+    def __enter__(self) -> Experiment:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.stop()
+        else:
+            frames = "\n".join(traceback.format_tb(exc_tb))
+            self.stop(f"{frames}\n{exc_val!r}")
+
+    def _install_excepthook(self) -> None:
+        previous = sys.excepthook
+
+        def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            try:
+                self.stop(text)
+            finally:
+                previous(exc_type, exc, tb)
+
+        sys.excepthook = hook
+
+        def restore() -> None:
+            if sys.excepthook is hook:  # legacy quirk 6: restore only what we replaced
+                sys.excepthook = previous
+
+        self._teardown.append(restore)
+
+    # --- the read side ----------------------------------------------------------------------
+
+    def _row(self) -> dict[str, Any]:
+        return self._backend.reader.experiment(self._internal_id, self._id, self._project.full_id)
+
+    def get_system_properties(self) -> dict[str, Any]:
+        """``id, name, created, finished, running_time, owner, storage_size, channels_size, size, tags,
+        notes, description, hostname``."""
+        return self._backend.reader.system_properties(self._internal_id, self._id, self._project.full_id)
+
+    def get_tags(self) -> list[str]:
+        """Tags, sorted alphabetically (D12)."""
+        return self._backend.reader.tags(self._internal_id)
+
+    def get_parameters(self) -> dict[str, Any]:
+        """Parameters; finite numbers come back as float, everything else as the stored string."""
+        return self._backend.reader.parameters(self._internal_id)
+
+    def get_properties(self) -> dict[str, str]:
+        return self._backend.reader.properties(self._internal_id)
+
+    def get_logs(self) -> dict[str, Any]:
+        """User logs by name → channel object with ``id, name, channelType, x, y, lastX``."""
+        return {c.name: c for c in self._backend.reader.channels(self._internal_id)}
+
+    def get_channels(self) -> dict[str, Any]:
+        """Alias of :meth:`get_logs`."""
+        return self.get_logs()
+
+    def get_numeric_channels_values(self, *channel_names: str) -> pd.DataFrame:
+        """DataFrame with ``x`` then one column per requested numeric log, outer-joined on x."""
+        if not channel_names:
+            raise ValueError("No objects to concatenate: give at least one log name.")
+        return self._backend.reader.numeric_values(self._internal_id, list(channel_names))
+
+    def get_hardware_utilization(self) -> pd.DataFrame:
+        """``x_ram, y_ram, x_cpu, y_cpu`` and per GPU ``x_gpu_util_N ...``; x in ms from the start."""
+        return self._backend.reader.hardware_utilization(self._internal_id)
+
+    def download_artifact(self, path: str, destination_dir: str | None = None) -> None:
+        """Save one artifact file as ``destination_dir/<basename>``."""
+        target_dir = archives.prepare_destination_dir(destination_dir)
+        entries = self._backend.reader.artifacts(self._internal_id)
+        key = _artifact_key(path)
+        if key not in entries:
+            raise FileNotFound(path)
+        sha256, _ = entries[key]
+        data = self._backend.reader.blob(sha256)
+        (target_dir / key.rsplit("/", 1)[-1]).write_bytes(data)
+
+    def download_artifacts(self, path: str | None = None, destination_dir: str | None = None) -> None:
+        """Save a directory (or file, or everything) of the artifacts as a ZIP archive."""
+        self._download_zip(self._backend.reader.artifacts(self._internal_id), path, destination_dir, "output.zip")
+
+    def download_sources(self, path: str | None = None, destination_dir: str | None = None) -> None:
+        """Save a directory (or file, or everything) of the uploaded sources as a ZIP archive."""
+        self._download_zip(self._backend.reader.sources(self._internal_id), path, destination_dir, "source.zip")
+
+    def _download_zip(
+        self, files: dict[str, tuple[str, int]], path: str | None, destination_dir: str | None, default: str
+    ) -> None:
+        target_dir = archives.prepare_destination_dir(destination_dir)
+        prefix = _artifact_key(path) if path and path.strip("/") else ""
+        if prefix:
+            chosen = {p: v for p, v in files.items() if p == prefix or p.startswith(prefix + "/")}
+            root = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        else:
+            chosen, root = files, ""
+        if prefix and not chosen:
+            raise FileNotFound(path or "")
+        reader = self._backend.reader
+        entries = [(p[len(root) :], _blob_loader(reader, sha)) for p, (sha, _) in sorted(chosen.items())]
+        archives.write_zip(target_dir / archives.zip_name(path, default), entries)
+
+
+def _artifact_key(path: str) -> str:
+    """A stored artifact path for a user's path; one that cannot exist reads as not found."""
+    try:
+        return uploads.normalize_destination(str(path).strip("/"))
+    except ValueError:
+        raise FileNotFound(str(path)) from None
+
+
+def _blob_loader(reader: Any, sha256: str) -> Any:
+    return lambda: reader.blob(sha256)

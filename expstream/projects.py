@@ -1,0 +1,227 @@
+"""``Project``: creates experiments (numbered ``<KEY>-<N>``) and finds existing ones."""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from expstream.producer import source_files
+from expstream.experiments import Experiment, validate_tags
+from expstream.producer.numbering import project_key
+
+if TYPE_CHECKING:
+    from expstream.backend import StreamBackend
+    from expstream.git_info import GitInfo
+
+__all__ = ["Project", "parameter_text"]
+
+
+def parameter_text(value: Any) -> tuple[str, str]:
+    """Legacy parameter typing: finite numbers are doubles, everything else its ``str`` (§6.6)."""
+    if isinstance(value, bool):
+        return str(value), "string"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if math.isnan(number):
+            return "NaN", "string"
+        if math.isinf(number):
+            return ("Infinity" if number > 0 else "-Infinity"), "string"
+        return str(value), "double"
+    return str(value), "string"
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return value if isinstance(value, list) else [value]
+
+
+class Project:
+    """A namespace/name pair; experiments are created and listed through it."""
+
+    def __init__(self, backend: StreamBackend, internal_id: str, namespace: str, name: str) -> None:
+        self._backend = backend
+        self.internal_id = internal_id
+        self.namespace = namespace
+        self.name = name
+        self._stack: list[Experiment] = []
+        self._lock = threading.RLock()
+        ref = weakref.ref(self)
+        atexit.register(lambda: (p := ref()) is not None and p._stop_all())
+
+    @property
+    def full_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"Project({self.full_id})"
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Project) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash(self.full_id)
+
+    # --- creating ---------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        params: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        upload_source_files: str | list[str] | None = None,
+        abort_callback: Any = None,
+        logger: Any = None,
+        upload_stdout: bool = True,
+        upload_stderr: bool = True,
+        send_hardware_metrics: bool = True,
+        run_monitoring_thread: bool = True,
+        handle_uncaught_exceptions: bool = True,
+        git_info: GitInfo | None = None,
+        hostname: str | None = None,
+        notebook_id: str | None = None,
+        notebook_path: str | None = None,
+    ) -> Experiment:
+        """Create a running experiment, make it current, and return it."""
+        name = "Untitled" if name is None else name
+        description = "" if description is None else description
+        params = {} if params is None else params
+        properties = {} if properties is None else properties
+        hostname = platform.node() if hostname is None else hostname
+        for label, value, kind in (
+            ("name", name, str),
+            ("description", description, str),
+            ("params", params, dict),
+            ("properties", properties, dict),
+            ("hostname", hostname, str),
+        ):
+            if not isinstance(value, kind):
+                raise ValueError(f"{label} must be a {kind.__name__}, got {type(value).__name__}")
+        tag_list = validate_tags([] if tags is None else list(tags))
+        notebook_id = notebook_id or os.environ.get("NEPTUNE_NOTEBOOK_ID")
+        notebook_path = notebook_path or os.environ.get("NEPTUNE_NOTEBOOK_PATH")
+        sources = source_files.resolve(upload_source_files)
+        system = {"python": sys.version.split()[0], "platform": platform.platform()}
+        if sources.entrypoint:
+            system["entrypoint"] = sources.entrypoint
+        for key, value in (("notebook_id", notebook_id), ("notebook_path", notebook_path)):
+            if value:
+                system[key] = str(value)
+        if git_info is None:
+            from expstream.git_info import get_git_info
+
+            git_info = get_git_info()
+        if git_info is not None:
+            system.update(git_info.to_system_properties())
+
+        number = self._backend.numbering.next_number(self.full_id)
+        short_id = f"{project_key(self.name)}-{number}"
+        experiment = Experiment(self._backend, self, short_id, str(uuid.uuid4()))
+        experiment._local = {
+            "name": name,
+            "tags": set(tag_list),
+            "properties": {str(k): str(v) for k, v in properties.items()},
+            "artifacts": {},
+        }
+        stream = experiment._writable()
+        stream.add_event(
+            "ExperimentCreated",
+            {
+                "project": self.full_id,
+                "short_id": short_id,
+                "number": number,
+                "name": name,
+                "description": description,
+                "owner": self._backend.settings.owner,
+                "hostname": hostname,
+                "params": [
+                    {"name": str(k), "value": text, "type": kind}
+                    for k, (text, kind) in ((k, parameter_text(v)) for k, v in params.items())
+                ],
+                "properties": dict(experiment._local["properties"]),
+                "tags": tag_list,
+                "system": system,
+            },
+        )
+        stream.add_event("StateChanged", {"state": "running", "traceback": None})
+        source_files.upload(experiment, sources)
+        if handle_uncaught_exceptions:
+            experiment._install_excepthook()
+        with self._lock:
+            self._stack.append(experiment)
+        return experiment
+
+    def _forget(self, experiment: Experiment) -> None:
+        with self._lock:
+            if experiment in self._stack:
+                self._stack.remove(experiment)
+
+    def _current(self) -> Experiment | None:
+        with self._lock:
+            return self._stack[-1] if self._stack else None
+
+    def _stop_all(self) -> None:
+        while True:
+            experiment = self._current()
+            if experiment is None:
+                return
+            experiment.stop()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get_members(self) -> list[str]:
+        """Everyone who owns an experiment in this project (there are no invitations here)."""
+        return self._backend.reader.owners(self.full_id)
+
+    def get_experiments(
+        self,
+        id: str | list[str] | None = None,  # noqa: A002 - legacy keyword
+        state: str | list[str] | None = None,
+        owner: str | list[str] | None = None,
+        tag: str | list[str] | None = None,
+        min_running_time: int | None = None,
+    ) -> list[Experiment]:
+        """Experiments matching every filter, by short id; ``tag`` needs all listed tags."""
+        rows = self._backend.reader.find_experiments(
+            self.full_id,
+            ids=_as_list(id),
+            states=_as_list(state),
+            owners=_as_list(owner),
+            tags=_as_list(tag),
+            min_running_time=min_running_time,
+            now=time.time(),
+        )
+        return [Experiment(self._backend, self, short_id, internal_id) for short_id, internal_id in rows]
+
+    def get_leaderboard(
+        self,
+        id: str | list[str] | None = None,  # noqa: A002 - legacy keyword
+        state: str | list[str] | None = None,
+        owner: str | list[str] | None = None,
+        tag: str | list[str] | None = None,
+        min_running_time: int | None = None,
+    ) -> pd.DataFrame:
+        """One row per experiment with system columns, ``channel_*``, ``parameter_*``, ``property_*``."""
+        return self._backend.reader.leaderboard(
+            self.full_id,
+            ids=_as_list(id),
+            states=_as_list(state),
+            owners=_as_list(owner),
+            tags=_as_list(tag),
+            min_running_time=min_running_time,
+            now=time.time(),
+        )

@@ -1,0 +1,92 @@
+"""Channel buffers: the ``log_*`` hot path validates a point and appends it, nothing more.
+
+The background flusher (:mod:`expstream.producer.writer`) drains the buffers into columnar
+batches. Appends and drains share the list without a lock: under the GIL ``list.append`` is
+atomic and the drainer removes exactly the prefix it copied (``del points[:n]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from expstream.exceptions import InvalidChannelValue, NoChannelValue
+
+__all__ = ["IMAGE", "NUMERIC", "TEXT", "Channel", "resolve_metric", "resolve_x", "to_float"]
+
+log = logging.getLogger("expstream")
+
+NUMERIC = "numeric"
+TEXT = "text"
+IMAGE = "image"
+
+_NEG_INF = -math.inf
+
+
+class Channel:
+    """One log of one experiment: its type, its reset generation and the points not yet sent."""
+
+    __slots__ = ("generation", "last_x", "name", "namespace", "next_x", "points", "type")
+
+    def __init__(self, name: str, type_: str, namespace: str = "user", generation: int = 0) -> None:
+        self.name = name
+        self.type = type_
+        self.namespace = namespace
+        self.generation = generation
+        self.last_x = _NEG_INF  # explicit x must be greater than this
+        self.next_x = 0.0  # D4: the first automatic x is 0, later ones last x + 1
+        self.points: list[tuple[Any, ...]] = []
+
+    def take(self) -> list[tuple[Any, ...]]:
+        """Remove and return the points appended so far (safe against concurrent appends)."""
+        points = self.points
+        n = len(points)
+        if not n:
+            return []
+        batch = points[:n]
+        del points[:n]
+        return batch
+
+    def reset(self) -> None:
+        self.generation += 1
+        self.last_x = _NEG_INF
+        self.next_x = 0.0
+
+
+def to_float(value: Any, expected: str = "float") -> float:
+    """``float(value)`` for numbers; strings and non-numbers get :class:`InvalidChannelValue`."""
+    if isinstance(value, (str, bytes)):
+        raise InvalidChannelValue(expected, type(value).__name__)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidChannelValue(expected, type(value).__name__) from None
+
+
+def resolve_x(x: Any, y: Any) -> tuple[Any, Any]:
+    """Legacy argument forms: ``(value)`` or ``(x, value)``; returns ``(x or None, value)``."""
+    if y is None:
+        if x is None:
+            raise NoChannelValue()
+        return None, x
+    if x is None:
+        return None, y
+    return to_float(x), y
+
+
+def resolve_metric(channel: Channel, x: Any, y: Any, timestamp: Any) -> tuple[float, float, float] | None:
+    """The slow path of ``log_metric``: every form the fast path does not take. None = dropped."""
+    x, value = resolve_x(x, y)
+    value = to_float(value)
+    if value - value != 0.0:  # NaN or +/-inf
+        log.warning("Invalid metric value %r for log %r: NaN and infinity are ignored.", value, channel.name)
+        return None
+    if x is None:
+        x = channel.next_x
+    elif x - x != 0.0:
+        log.warning("Invalid x %r for log %r: NaN and infinity are ignored.", x, channel.name)
+        return None
+    ts = time.time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+    return x, value, ts

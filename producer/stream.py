@@ -1,0 +1,274 @@
+"""One experiment's outgoing stream: channel buffers, pending events, and their encoding.
+
+``log_metric`` / ``log_text`` append to a :class:`~expstream.producer.channels.Channel`; every other
+change becomes a pending event. :meth:`ExperimentStream.drain`, called by the writer's flusher
+thread, turns both into Avro messages in the order they happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from expstream import schemas
+from expstream.exceptions import InvalidChannelValue
+from expstream.producer.channels import IMAGE, NUMERIC, TEXT, Channel, resolve_metric, resolve_x, to_float
+from expstream.producer.transports.base import EVENTS
+
+__all__ = ["ExperimentStream", "Origin"]
+
+log = logging.getLogger("expstream")
+_time = time.time
+_KIND_OF_TYPE = {NUMERIC: "NumericPoints", TEXT: "TextPoints", IMAGE: "ImagePoints"}
+_SERIES_OF_TYPE = {NUMERIC: "NumericSeries", TEXT: "TextSeries", IMAGE: "ImageSeries"}
+
+
+class Origin:
+    """The producing process: session id, host, pid and the session's sequence numbers."""
+
+    def __init__(self, host: str, pid: int) -> None:
+        self.session_id = uuid.uuid4().hex
+        self.host = host
+        self.pid = pid
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def header(self, experiment_id: str, ts: float | None = None) -> dict[str, Any]:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        return {
+            "event_id": uuid.uuid4().hex,
+            "experiment_id": experiment_id,
+            "session_id": self.session_id,
+            "seq": seq,
+            "ts": _time() if ts is None else ts,
+            "host": self.host,
+            "pid": self.pid,
+        }
+
+
+class ExperimentStream:
+    """Buffers of one experiment, written by user threads, drained by the flusher."""
+
+    def __init__(
+        self,
+        experiment_id: str,
+        origin: Origin,
+        *,
+        batch_points: int,
+        buffer_points: int,
+        backpressure: Callable[[], None],
+    ) -> None:
+        self.experiment_id = experiment_id
+        self.origin = origin
+        self.batch_points = batch_points
+        self.buffer_points = buffer_points
+        self._backpressure = backpressure
+        self.numeric: dict[str, Channel] = {}
+        self.text: dict[str, Channel] = {}
+        self.image: dict[str, Channel] = {}
+        self.system: dict[tuple[str, str], Channel] = {}
+        self._channels: list[Channel] = []
+        self._pending: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self._drain_lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
+        self.closed = False
+
+    # --- channels -------------------------------------------------------------------------
+
+    def channel(self, name: Any, type_: str) -> Channel | None:
+        """The user channel ``name`` of ``type_``, created on first use; None when it takes no points."""
+        by_type = self._by_type(type_)
+        ch = by_type.get(name)
+        if ch is not None:
+            return ch
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"log name must be a non-empty str, got {name!r}")
+        if self.closed:
+            self._warn_once(("closed", name), "Experiment is finished: log %r is not recorded.", name)
+            return None
+        for other in (NUMERIC, TEXT, IMAGE):
+            if other != type_ and name in self._by_type(other):
+                self._warn_once(
+                    ("type", name), "Log %r holds %s values: %s values are not recorded.", name, other, type_
+                )
+                return None
+        ch = Channel(name, type_)
+        with self._drain_lock:
+            self._channels.append(ch)
+        by_type[name] = ch
+        return ch
+
+    def system_channel(self, name: str, type_: str) -> Channel:
+        key = (name, type_)
+        ch = self.system.get(key)
+        if ch is None:
+            ch = Channel(name, type_, namespace="system")
+            with self._drain_lock:
+                self._channels.append(ch)
+            self.system[key] = ch
+        return ch
+
+    def _by_type(self, type_: str) -> dict[str, Channel]:
+        return self.numeric if type_ == NUMERIC else self.text if type_ == TEXT else self.image
+
+    def find(self, name: str) -> Channel | None:
+        return self.numeric.get(name) or self.text.get(name) or self.image.get(name)
+
+    def _warn_once(self, key: tuple[str, str], message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    def log_metric(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        ch = self.numeric.get(log_name)
+        if ch is None:
+            ch = self.channel(log_name, NUMERIC)
+            if ch is None:
+                return
+        tx = type(x)
+        if y is None and timestamp is None and (tx is float or tx is int) and x - x == 0.0:
+            px = ch.next_x
+            value = x + 0.0
+            ts = _time()
+        else:
+            resolved = resolve_metric(ch, x, y, timestamp)
+            if resolved is None:
+                return
+            px, value, ts = resolved
+            if px <= ch.last_x:
+                self._not_increasing(ch, px)
+                return
+        ch.last_x = px
+        ch.next_x = px + 1.0
+        points = ch.points
+        points.append((px, value, ts))
+        if len(points) >= self.buffer_points:
+            self._backpressure()
+
+    def log_text(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        ch = self.text.get(log_name)
+        if ch is None:
+            ch = self.channel(log_name, TEXT)
+            if ch is None:
+                return
+        px, value = resolve_x(x, y)
+        if type(value) is not str:
+            raise InvalidChannelValue("str", type(value).__name__)
+        ts = _time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+        self.append_text(ch, px, value, ts)
+
+    def append_text(self, ch: Channel, px: float | None, value: str, ts: float) -> None:
+        """Append a validated text point; NaN/inf or missing x is auto-assigned (legacy)."""
+        if px is None or px - px != 0.0:
+            px = ch.next_x
+        elif px <= ch.last_x:
+            self._not_increasing(ch, px)
+            return
+        ch.last_x = px
+        ch.next_x = px + 1.0
+        ch.points.append((px, value, ts))
+        if len(ch.points) >= self.buffer_points:
+            self._backpressure()
+
+    def append_image(
+        self, ch: Channel, px: float | None, ts: float, name: str | None, description: str | None, sha256: str, size: int
+    ) -> None:
+        if px is None or px - px != 0.0:
+            px = ch.next_x
+        elif px <= ch.last_x:
+            self._not_increasing(ch, px)
+            return
+        ch.last_x = px
+        ch.next_x = px + 1.0
+        ch.points.append((px, ts, name, description, sha256, size))
+
+    def _not_increasing(self, ch: Channel, x: float) -> None:
+        self._warn_once(
+            ("x", ch.name),
+            "Log %r: x=%r is not greater than the previous x=%r; the point is dropped "
+            "(x must be strictly increasing; further drops in this log are not reported).",
+            ch.name,
+            x,
+            ch.last_x,
+        )
+
+    # --- other events ---------------------------------------------------------------------
+
+    def add_event(self, kind: str, fields: dict[str, Any], topic: str = EVENTS) -> None:
+        """Queue a non-point event; its header (and place in the order) is fixed now."""
+        record = dict(fields)
+        record["header"] = self.origin.header(self.experiment_id)
+        self._pending.append((topic, kind, record))
+
+    def encode_now(self, kind: str, fields: dict[str, Any]) -> bytes:
+        """Encode an event immediately (blob chunks go straight to the transport)."""
+        record = dict(fields)
+        record["header"] = self.origin.header(self.experiment_id)
+        return schemas.encode(kind, record)
+
+    def reset(self, ch: Channel) -> None:
+        """Points logged before the reset are sent first, then the reset; later points start afresh."""
+        with self._drain_lock:
+            self._pending.extend(self._point_events(ch))
+            ch.reset()
+            self.add_event(
+                "ChannelReset",
+                {"channel": ch.name, "namespace": ch.namespace, "type": ch.type, "generation": ch.generation},
+            )
+
+    def close(self) -> None:
+        """Take no more points: later log_* calls warn once per log name."""
+        self.closed = True
+        self.numeric = {}
+        self.text = {}
+        self.image = {}
+
+    # --- the flusher side -----------------------------------------------------------------
+
+    def drain(self) -> list[tuple[str, list[bytes]]]:
+        """Encode everything buffered, in order: ``[(topic, messages)]`` for this experiment's key."""
+        with self._drain_lock:
+            out: dict[str, list[bytes]] = {}
+            while self._pending:
+                topic, kind, record = self._pending.popleft()
+                out.setdefault(topic, []).append(schemas.encode(kind, record))
+            events = out.setdefault(EVENTS, [])
+            for ch in self._channels:
+                if ch.points:
+                    events.extend(schemas.encode(kind, record) for _, kind, record in self._point_events(ch))
+            return [(topic, messages) for topic, messages in out.items() if messages]
+
+    def has_data(self) -> bool:
+        return bool(self._pending) or any(ch.points for ch in self._channels)
+
+    def _point_events(self, ch: Channel) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        points = ch.take()
+        kind = _KIND_OF_TYPE[ch.type]
+        for start in range(0, len(points), self.batch_points):
+            chunk = points[start : start + self.batch_points]
+            series: dict[str, Any] = {"channel": ch.name, "namespace": ch.namespace, "generation": ch.generation}
+            if ch.type == IMAGE:
+                xs, ts, names, descriptions, sha256s, sizes = zip(*chunk, strict=True)
+                series.update(
+                    xs=list(xs),
+                    ts=list(ts),
+                    names=list(names),
+                    descriptions=list(descriptions),
+                    sha256s=list(sha256s),
+                    sizes=list(sizes),
+                )
+            else:
+                xs, ys, ts = zip(*chunk, strict=True)
+                series.update(xs=list(xs), ys=list(ys), ts=list(ts))
+            record = {"header": self.origin.header(self.experiment_id), "series": [series]}
+            yield EVENTS, kind, record
+

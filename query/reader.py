@@ -1,0 +1,334 @@
+"""The query side: every read of the legacy API as parameterized SQL over the materialized tables.
+
+The SQL stays within what both chdb and a ClickHouse 18.16 server accept. User values (ids, channel
+names, tags) are always bound as ``{name:Type}`` parameters, never pasted into the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from expstream.consumers.runner import blob_key
+from expstream.consumers.sinks.base import ObjectStore, TableStore
+from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
+
+__all__ = ["ChannelValue", "Reader"]
+
+_FINISHED = ("succeeded", "failed", "aborted")
+_ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
+
+# the current generation of every channel of one experiment
+_CURRENT = (
+    "SELECT channel, max(generation) FROM channels "
+    "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel"
+)
+
+
+@dataclass(frozen=True)
+class ChannelValue:
+    """A log as ``get_logs()`` returns it (legacy 0.4 shape)."""
+
+    id: str
+    name: str
+    channelType: str  # noqa: N815 - legacy attribute name
+    x: float | None
+    y: Any
+    lastX: float | None  # noqa: N815 - legacy attribute name
+    generation: int = 0
+
+
+def _utc(seconds: float | None) -> dt.datetime | None:
+    if seconds is None or (isinstance(seconds, float) and np.isnan(seconds)):
+        return None
+    return dt.datetime.fromtimestamp(float(seconds), tz=dt.timezone.utc)
+
+
+class Reader:
+    """Reads through a :class:`TableStore`; ``refresh`` (if given) catches the tables up first."""
+
+    def __init__(
+        self, tables: TableStore, objects: ObjectStore, refresh: Callable[[], Any] | None = None
+    ) -> None:
+        self.tables = tables
+        self.objects = objects
+        self._refresh = refresh
+
+    def refresh(self) -> None:
+        if self._refresh is not None:
+            with self.tables.hold():
+                self._refresh()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self.tables.hold():
+            if self._refresh is not None:
+                self._refresh()
+            yield
+
+    def _q(self, sql: str, **params: Any) -> pd.DataFrame:
+        return self.tables.query_df(sql, params)
+
+    # --- experiments -------------------------------------------------------------------------
+
+    def _experiments(self, where: str, **params: Any) -> pd.DataFrame:
+        return self._q(
+            "SELECT e.experiment_id AS experiment_id, e.short_id AS short_id, e.number AS number, e.name AS name, "
+            "e.description AS description, e.owner AS owner, e.hostname AS hostname, e.created AS created, "
+            "e.project AS project, s.state AS state, s.state_ts AS state_ts "
+            "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
+            f"FROM experiments FINAL WHERE {where}) AS e "
+            "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
+            "FROM states GROUP BY experiment_id) AS s USING experiment_id "
+            "ORDER BY number",
+            **params,
+        )
+
+    def experiment(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
+        with self._reading():
+            df = self._experiments("experiment_id = {e:String}", e=internal_id)
+        if df.empty:
+            raise ExperimentNotFound(short_id or internal_id, project)
+        row = df.iloc[0].to_dict()
+        finished = row["state_ts"] if row["state"] in _FINISHED else None
+        row["finished"] = finished
+        return row
+
+    def system_properties(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
+        with self._reading():
+            row = self.experiment(internal_id, short_id, project)
+            tags = self.tags(internal_id)
+            storage = sum(size for _, size in self.artifacts(internal_id).values())
+            sizes = self._q(
+                "SELECT (SELECT count() * 16 FROM points_numeric WHERE experiment_id = {e:String}) + "
+                "(SELECT sum(length(y)) + count() * 8 FROM points_text WHERE experiment_id = {e:String}) + "
+                "(SELECT sum(size) FROM points_image WHERE experiment_id = {e:String}) AS channels_size",
+                e=internal_id,
+            )
+        channels_size = int(sizes["channels_size"].iloc[0]) if not sizes.empty else 0
+        end = row["finished"] if row["finished"] is not None else dt.datetime.now(dt.timezone.utc).timestamp()
+        return {
+            "id": row["short_id"],
+            "name": row["name"],
+            "created": _utc(row["created"]),
+            "finished": _utc(row["finished"]),
+            "running_time": int(max(0.0, end - row["created"])),
+            "owner": row["owner"],
+            "storage_size": int(storage),
+            "channels_size": channels_size,
+            "size": int(storage) + channels_size,
+            "tags": tags,
+            "notes": row["description"],
+            "description": row["description"],
+            "hostname": row["hostname"],
+        }
+
+    def find_experiments(
+        self,
+        project: str,
+        *,
+        ids: list[Any] | None = None,
+        states: list[Any] | None = None,
+        owners: list[Any] | None = None,
+        tags: list[Any] | None = None,
+        min_running_time: int | None = None,
+        now: float,
+    ) -> list[tuple[str, str]]:
+        """``(short_id, internal_id)`` of matching experiments, by number."""
+        with self._reading():
+            df = self._experiments("project = {p:String}", p=project)
+            if tags:
+                tagged = self._q(
+                    "SELECT experiment_id FROM (SELECT experiment_id, tag, argMax(added, (ts, seq)) AS added "
+                    "FROM tags WHERE has({tags:Array(String)}, tag) GROUP BY experiment_id, tag) "
+                    "WHERE added = 1 GROUP BY experiment_id HAVING count() = {n:UInt64}",
+                    tags=[str(t) for t in dict.fromkeys(tags)],
+                    n=len(dict.fromkeys(tags)),
+                )
+                df = df[df["experiment_id"].isin(set(tagged["experiment_id"]))]
+        if ids is not None:
+            df = df[df["short_id"].isin([str(i) for i in ids])]
+        if states is not None:
+            df = df[df["state"].isin([str(s) for s in states])]
+        if owners is not None:
+            df = df[df["owner"].isin([str(o) for o in owners])]
+        if min_running_time is not None:
+            finished = df["state"].isin(_FINISHED)
+            end = np.where(finished, df["state_ts"], now)
+            df = df[(end - df["created"]) >= float(min_running_time)]
+        return list(zip(df["short_id"], df["experiment_id"], strict=True))
+
+    def owners(self, project: str) -> list[str]:
+        with self._reading():
+            df = self._q("SELECT DISTINCT owner FROM experiments WHERE project = {p:String} ORDER BY owner", p=project)
+        return [str(o) for o in df["owner"]]
+
+    def projects(self) -> list[str]:
+        with self._reading():
+            df = self._q("SELECT DISTINCT project FROM experiments ORDER BY project")
+        return [str(p) for p in df["project"]]
+
+    # --- tags, properties, parameters --------------------------------------------------------
+
+    def tags(self, internal_id: str) -> list[str]:
+        with self._reading():
+            df = self._q(
+                "SELECT tag FROM tags WHERE experiment_id = {e:String} GROUP BY tag "
+                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag",
+                e=internal_id,
+            )
+        return [str(t) for t in df["tag"]]
+
+    def properties(self, internal_id: str) -> dict[str, str]:
+        with self._reading():
+            df = self._q(
+                "SELECT key, argMax(value, (ts, seq)) AS value FROM properties WHERE experiment_id = {e:String} "
+                "GROUP BY key HAVING argMax(removed, (ts, seq)) = 0 ORDER BY key",
+                e=internal_id,
+            )
+        return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
+
+    def parameters(self, internal_id: str) -> dict[str, Any]:
+        with self._reading():
+            df = self._q(
+                "SELECT name, any(value) AS value, any(type) AS type FROM parameters "
+                "WHERE experiment_id = {e:String} GROUP BY name ORDER BY name",
+                e=internal_id,
+            )
+        return {
+            str(n): float(v) if t == "double" else str(v)
+            for n, v, t in zip(df["name"], df["value"], df["type"], strict=True)
+        }
+
+    # --- channels ----------------------------------------------------------------------------
+
+    def channels(self, internal_id: str, namespace: str = "user") -> list[ChannelValue]:
+        """Every log of a namespace with its type, generation and last point."""
+        with self._reading():
+            kinds = self._q(
+                "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
+                "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel ORDER BY channel",
+                e=internal_id,
+                ns=namespace,
+            )
+            last: dict[str, tuple[float, Any]] = {}
+            for table, value in (("points_numeric", "y"), ("points_text", "y"), ("points_image", "image_name")):
+                df = self._q(
+                    f"SELECT channel, max(x) AS last_x, argMax({value}, x) AS last_y FROM {table} "
+                    "WHERE experiment_id = {e:String} AND namespace = {ns:String} "
+                    f"AND (channel, generation) IN ({_CURRENT}) GROUP BY channel",
+                    e=internal_id,
+                    ns=namespace,
+                )
+                for channel, x, y in zip(df["channel"], df["last_x"], df["last_y"], strict=True):
+                    last[str(channel)] = (float(x), float(y) if table == "points_numeric" else y)
+        out = []
+        for name, generation, type_ in zip(kinds["channel"], kinds["current"], kinds["kind"], strict=True):
+            x, y = last.get(str(name), (None, None))
+            out.append(
+                ChannelValue(
+                    id=str(uuid.uuid5(_ID, f"{internal_id}/{namespace}/{name}")),
+                    name=str(name),
+                    channelType=str(type_),
+                    x=x,
+                    y=y,
+                    lastX=x,
+                    generation=int(generation),
+                )
+            )
+        return out
+
+    def numeric_values(self, internal_id: str, names: list[str], namespace: str = "user") -> pd.DataFrame:
+        """``x`` then one float column per name, in the order asked, outer-joined on x."""
+        names = list(dict.fromkeys(names))
+        with self._reading():
+            known = {c.name: c for c in self.channels(internal_id, namespace)}
+            for name in names:
+                if name not in known:
+                    raise KeyError(f"experiment has no log named {name!r}")
+                if known[name].channelType != "numeric":
+                    raise InvalidChannelValue("numeric log", f"{known[name].channelType} log {name!r}")
+            df = self._q(
+                "SELECT channel, x, y FROM points_numeric FINAL "
+                "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
+                f"AND (channel, generation) IN ({_CURRENT}) ORDER BY channel, x",
+                e=internal_id,
+                ns=namespace,
+                names=names,
+            )
+        return _outer_join_on_x(df, names)
+
+    def hardware_utilization(self, internal_id: str) -> pd.DataFrame:
+        """Monitoring series (system namespace) as ``x_<series>, y_<series>`` column pairs."""
+        with self._reading():
+            series = [c.name for c in self.channels(internal_id, "system") if c.channelType == "numeric"]
+            wanted = [s for s in series if s in ("ram", "cpu") or s.startswith(("gpu_util_", "gpu_mem_"))]
+            if not wanted:
+                return pd.DataFrame()
+            df = self._q(
+                "SELECT channel, x, y FROM points_numeric FINAL WHERE experiment_id = {e:String} "
+                "AND namespace = 'system' AND has({names:Array(String)}, channel) ORDER BY channel, x",
+                e=internal_id,
+                names=wanted,
+            )
+
+        def order(name: str) -> tuple[int, int, int]:
+            if name in ("ram", "cpu"):
+                return (0, ("ram", "cpu").index(name), 0)
+            kind, index = name.rsplit("_", 1)
+            return (1, int(index) if index.isdigit() else 0, 0 if kind == "gpu_util" else 1)
+
+        columns: dict[str, pd.Series] = {}
+        for name in sorted(wanted, key=order):
+            part = df[df["channel"] == name]
+            columns[f"x_{name}"] = pd.Series(part["x"].to_numpy())
+            columns[f"y_{name}"] = pd.Series(part["y"].to_numpy())
+        return pd.DataFrame(columns)
+
+    # --- files -------------------------------------------------------------------------------
+
+    def artifacts(self, internal_id: str) -> dict[str, tuple[str, int]]:
+        """Current artifact files: path → (sha256, size)."""
+        with self._reading():
+            df = self._q(
+                "SELECT path, argMax(sha256, (ts, seq)) AS sha256, argMax(size, (ts, seq)) AS size FROM artifacts "
+                "WHERE experiment_id = {e:String} GROUP BY path HAVING argMax(deleted, (ts, seq)) = 0 ORDER BY path",
+                e=internal_id,
+            )
+        return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
+
+    def sources(self, internal_id: str) -> dict[str, tuple[str, int]]:
+        with self._reading():
+            df = self._q(
+                "SELECT path, argMax(sha256, ts) AS sha256, argMax(size, ts) AS size FROM sources "
+                "WHERE experiment_id = {e:String} GROUP BY path ORDER BY path",
+                e=internal_id,
+            )
+        return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
+
+    def blob(self, sha256: str) -> bytes:
+        try:
+            return self.objects.get(blob_key(sha256))
+        except KeyError:
+            raise FileNotFound(f"blobs/{sha256} (not yet materialized?)") from None
+
+
+def _outer_join_on_x(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    series = []
+    for name in names:
+        part = df[df["channel"] == name] if len(names) > 1 else df
+        s = pd.Series(part["y"].to_numpy(dtype="float64"), index=part["x"].to_numpy(dtype="float64"), name=name)
+        series.append(s[~s.index.duplicated(keep="last")])
+    if len(series) == 1:
+        s = series[0]
+        return pd.DataFrame({"x": s.index.to_numpy(), names[0]: s.to_numpy()})
+    joined = pd.concat(series, axis=1, join="outer", sort=True)
+    joined.index.name = "x"
+    return joined.reset_index().astype("float64")
