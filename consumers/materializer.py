@@ -10,9 +10,39 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from expstream.exceptions import EventDecodeError
 
-__all__ = ["TABLE_COLUMNS", "Materializer"]
+__all__ = ["TABLE_COLUMNS", "Materializer", "Runs"]
+
+
+class Runs:
+    """A column of few distinct values repeated in runs (experiment, channel, session of points).
+
+    Kept as ``(value, count)`` pairs and built as a dictionary-encoded column: a million points
+    of one channel cost one entry here, not a million Python string references.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.counts: list[int] = []
+
+    def extend(self, value: Any, count: int) -> None:
+        self.values.append(value)
+        self.counts.append(count)
+
+    def __len__(self) -> int:
+        return sum(self.counts)
+
+    def build(self) -> Any:
+        if self.values and not isinstance(self.values[0], str):
+            return np.repeat(np.asarray(self.values), self.counts)
+        categories = list(dict.fromkeys(self.values))
+        index = {v: i for i, v in enumerate(categories)}
+        codes = np.repeat(np.asarray([index[v] for v in self.values], dtype=np.int32), self.counts)
+        return pd.Categorical.from_codes(codes, categories=categories)
 
 #: column order of every table the materializer writes
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -38,23 +68,42 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 _POINT_TABLES = {"NumericPoints": "points_numeric", "TextPoints": "points_text", "ImagePoints": "points_image"}
+_RUN_COLUMNS = ("experiment_id", "namespace", "channel", "generation", "session_id")
 _POINT_TYPES = {"NumericPoints": "numeric", "TextPoints": "text", "ImagePoints": "image"}
+
+
+def _column(values: Any) -> Any:
+    if isinstance(values, Runs):
+        return values.build()
+    if values and type(values[0]) is float:
+        return np.asarray(values, dtype=np.float64)
+    return values
 
 
 class Materializer:
     """Accumulates the rows of many events; :attr:`tables` is what the runner inserts."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, list[Any]]] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
         #: blob chunks to write to the object store, in order: (sha256, offset, size, data)
         self.chunks: list[tuple[str, int, int, bytes]] = []
         self.events = 0
 
-    def _table(self, name: str) -> dict[str, list[Any]]:
+    def _table(self, name: str) -> dict[str, Any]:
         table = self.tables.get(name)
         if table is None:
-            table = self.tables[name] = {c: [] for c in TABLE_COLUMNS[name]}
+            runs = name.startswith("points_")
+            table = self.tables[name] = {c: Runs() if runs and c in _RUN_COLUMNS else [] for c in TABLE_COLUMNS[name]}
         return table
+
+    def columns(self) -> dict[str, dict[str, Any]]:
+        """Every non-empty table as insert-ready columns (numpy arrays, categoricals or lists)."""
+        out = {}
+        for name, table in self.tables.items():
+            if not len(next(iter(table.values()))):
+                continue
+            out[name] = {c: _column(v) for c, v in table.items()}
+        return out
 
     def _row(self, table_name: str, /, **values: Any) -> None:
         table = self._table(table_name)
@@ -131,7 +180,7 @@ class Materializer:
                       type=_POINT_TYPES[kind], generation=s["generation"], ts=h["ts"])  # fmt: skip
             for column, value in (("experiment_id", e), ("namespace", s["namespace"]), ("channel", s["channel"]),
                                   ("generation", s["generation"]), ("session_id", session)):  # fmt: skip
-                table[column].extend([value] * n)
+                table[column].extend(value, n)
             table["x"].extend(s["xs"])
             table["ts"].extend(s["ts"])
             if kind == "ImagePoints":

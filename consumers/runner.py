@@ -124,9 +124,8 @@ class Runner:
             except (KeyError, TypeError, ValueError) as exc:
                 self._reject(record, f"malformed event: {exc!r}")
         self._write_objects(batch)
-        for table, columns in batch.tables.items():
-            if columns and next(iter(columns.values())):
-                self.tables.insert(table, columns)
+        for table, columns in batch.columns().items():
+            self.tables.insert(table, columns)
         now = time.time()
         self.tables.insert(
             "consumer_progress",
@@ -143,9 +142,12 @@ class Runner:
         return batch.events
 
     def _resume(self) -> Watermark:
-        positions = self.progress()
+        """Continue from what the tables hold; partitions they know nothing of start at 0."""
+        progress = self.progress()
+        positions = {tp: progress.get(tp, 0) for tp in self.source.end_offsets()}
+        positions.update(progress)
         self.source.seek(positions)
-        return dict(positions)
+        return positions
 
     def _reject(self, record: Record, reason: str) -> None:
         self.dead_letters += 1

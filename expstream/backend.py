@@ -15,8 +15,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from expstream.config import Settings, load_settings
 from expstream.producer.numbering import Numbering
 from expstream.producer.transports.base import Transport, Watermark
@@ -137,6 +135,12 @@ class NoopObject:
         return "NoopObject()"
 
 
+def _empty_frame(*args: Any, **kwargs: Any) -> Any:
+    import pandas as pd  # offline mode must not pay for pandas until a getter needs it
+
+    return pd.DataFrame()
+
+
 _EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
     "get_logs": lambda *a, **k: {},
     "get_channels": lambda *a, **k: {},
@@ -146,9 +150,9 @@ _EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
     "get_tags": lambda *a, **k: [],
     "get_experiments": lambda *a, **k: [],
     "get_members": lambda *a, **k: [],
-    "get_numeric_channels_values": lambda *a, **k: pd.DataFrame(),
-    "get_hardware_utilization": lambda *a, **k: pd.DataFrame(),
-    "get_leaderboard": lambda *a, **k: pd.DataFrame(),
+    "get_numeric_channels_values": _empty_frame,
+    "get_hardware_utilization": _empty_frame,
+    "get_leaderboard": _empty_frame,
 }
 
 

@@ -12,19 +12,19 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from expstream.exceptions import (
     ChannelDoesNotExist,
     ExperimentValidationError,
     FileNotFound,
 )
-from expstream.producer import blobs, images, uploads
+from expstream.producer import blobs, uploads
 from expstream.producer.channels import IMAGE, TEXT, resolve_x, to_float
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from expstream.backend import StreamBackend
     from expstream.projects import Project
 
@@ -164,6 +164,8 @@ class Experiment:
         for label, caption in (("image_name", image_name), ("description", description)):
             if caption is not None and not isinstance(caption, str):
                 raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
+        from expstream.producer import images  # numpy and Pillow load with the first image only
+
         data = images.image_to_png_bytes(value)
         problem = images.check_image_size(data)
         if problem is not None:

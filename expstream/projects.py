@@ -13,13 +13,13 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from expstream.producer import source_files
 from expstream.experiments import Experiment, validate_tags
 from expstream.producer.numbering import project_key
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from expstream.backend import StreamBackend
     from expstream.git_info import GitInfo
 

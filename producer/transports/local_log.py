@@ -82,15 +82,16 @@ class _Partition:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.mutex = threading.Lock()
-        folder.mkdir(parents=True, exist_ok=True)
-        self.lock_fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         self.bases: list[int] = []
         self.read_fds: OrderedDict[int, int] = OrderedDict()
         self.retired: list[int] = []  # evicted read fds, closed once no read is using them
         self.readers = 0
         self.write_base = -1
         self.write_fd = -1
+        self.lock_fd = -1
         self.dirty = False
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lock_fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
 
     def path(self, base: int) -> Path:
         return self.folder / _segment_name(base)
@@ -109,7 +110,7 @@ class _Partition:
     def refresh(self) -> int:
         """Bring the segment list up to date; return the end offset. Call under the flock."""
         if not self.bases:
-            names = (n for n in os.listdir(self.folder) if n.endswith(".seg"))
+            names = (n for n in os.listdir(self.folder) if n.endswith(".seg") and n[:-4].isdigit())
             self.bases = sorted(int(n[:-4]) for n in names)
             if not self.bases:
                 return 0
@@ -135,7 +136,7 @@ class _Partition:
                 os.close(fd)
         self.read_fds.clear()
         self.retired.clear()
-        self.write_fd = self.lock_fd = -1
+        self.write_fd = self.lock_fd = self.write_base = -1
 
 
 class LocalLog:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_order_per_key_and_offsets_grow(pair: tuple[Transport, SourceFactory]) -
         assert r.offset < r.next_offset
         by_partition[(r.topic, r.partition)].append(r)
     for rs in by_partition.values():
-        for before, after in zip(rs, rs[1:]):
+        for before, after in pairwise(rs):
             assert before.next_offset <= after.offset
 
 
