@@ -44,6 +44,7 @@ class Runs:
         codes = np.repeat(np.asarray([index[v] for v in self.values], dtype=np.int32), self.counts)
         return pd.Categorical.from_codes(codes, categories=categories)
 
+
 #: column order of every table the materializer writes
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "experiments": (
@@ -163,7 +164,9 @@ class Materializer:
         return {}
 
     def _points(self, kind: str, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-        columns = ("xs", "ts", "names", "descriptions", "sha256s", "sizes") if kind == "ImagePoints" else ("xs", "ys", "ts")
+        columns = (
+            ("xs", "ts", "names", "descriptions", "sha256s", "sizes") if kind == "ImagePoints" else ("xs", "ys", "ts")
+        )
         for s in r["series"]:
             n = len(s["xs"])
             if any(len(s[c]) != n for c in columns):

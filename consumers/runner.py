@@ -151,9 +151,7 @@ class Runner:
 
     def _reject(self, record: Record, reason: str) -> None:
         self.dead_letters += 1
-        log.warning(
-            "Dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-        )
+        log.warning("Dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         if self._dead_letter is not None:
             self._dead_letter(record, reason)
 

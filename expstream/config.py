@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     owner: str = Field(default_factory=_default_owner, description="owner recorded on new experiments")
     flush_interval: float = Field(default=0.2, gt=0, description="seconds between background flushes")
     batch_points: int = Field(default=10_000, ge=1, description="points per message at most")
-    buffer_points: int = Field(default=1_000_000, ge=1000, description="buffered points before log_* waits")
+    buffer_points: int = Field(default=100_000, ge=1000, description="buffered points before log_* waits")
     chunk_bytes: int = Field(default=1 << 20, ge=1024, description="artifact bytes per chunk event")
     log_partitions: int = Field(default=4, ge=1, le=256, description="partitions of a new local log")
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")

@@ -82,9 +82,7 @@ class NeptuneIncorrectProjectQualifiedNameException(NeptuneException):
 
 class InvalidNeptuneBackend(NeptuneException):
     def __init__(self, provided_backend_name: str) -> None:
-        super().__init__(
-            f"Unknown NEPTUNE_BACKEND {provided_backend_name!r}: the only accepted value is 'offline'."
-        )
+        super().__init__(f"Unknown NEPTUNE_BACKEND {provided_backend_name!r}: the only accepted value is 'offline'.")
 
 
 class NoChannelValue(NeptuneException):

@@ -18,7 +18,7 @@ from expstream.exceptions import (
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
-from expstream.producer.channels import IMAGE, TEXT, resolve_x, to_float
+from expstream.producer.channels import IMAGE, resolve_x, to_float
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 

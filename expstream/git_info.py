@@ -41,9 +41,7 @@ class GitInfo:
 
 
 def _git(folder: str, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-C", folder, *args], capture_output=True, text=True, timeout=5, check=True
-    )
+    out = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=5, check=True)
     return out.stdout.strip()
 
 
@@ -58,7 +56,7 @@ def get_git_info(start: str | None = None) -> GitInfo | None:
     try:
         commit = _git(start, "rev-parse", "HEAD")
         fmt = _git(start, "log", "-1", "--format=%an%x00%ae%x00%cI%x00%B")
-        author, email, date, message = (fmt.split("\x00", 3) + ["", "", "", ""])[:4]
+        author, email, date, message = [*fmt.split("\x00", 3), "", "", ""][:4]
         branch = _git(start, "rev-parse", "--abbrev-ref", "HEAD")
         dirty = bool(_git(start, "status", "--porcelain"))
         remotes = [line.split()[1] for line in _git(start, "remote", "-v").splitlines() if "(fetch)" in line]

@@ -13,8 +13,8 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from expstream.producer import source_files
 from expstream.experiments import Experiment, validate_tags
+from expstream.producer import source_files
 from expstream.producer.numbering import project_key
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class Project:
 
     def get_experiments(
         self,
-        id: str | list[str] | None = None,  # noqa: A002 - legacy keyword
+        id: str | list[str] | None = None,
         state: str | list[str] | None = None,
         owner: str | list[str] | None = None,
         tag: str | list[str] | None = None,
@@ -209,7 +209,7 @@ class Project:
 
     def get_leaderboard(
         self,
-        id: str | list[str] | None = None,  # noqa: A002 - legacy keyword
+        id: str | list[str] | None = None,
         state: str | list[str] | None = None,
         owner: str | list[str] | None = None,
         tag: str | list[str] | None = None,

@@ -14,13 +14,17 @@ __all__ = ["send_bytes", "send_source"]
 _CHUNKS_PER_SEND = 8
 
 
-def send_source(writer: Writer, stream: ExperimentStream, source: bytes | BinaryIO, chunk_bytes: int) -> tuple[str, int]:
+def send_source(
+    writer: Writer, stream: ExperimentStream, source: bytes | BinaryIO, chunk_bytes: int
+) -> tuple[str, int]:
     """Send a blob in chunks; returns ``(sha256, size)`` once every chunk is with the transport."""
     blob = blob_chunks(source, chunk_bytes)
     pending: list[bytes] = []
     for offset, data in blob.chunks:
         pending.append(
-            stream.encode_now("ArtifactChunk", {"sha256": blob.sha256, "offset": offset, "size": blob.size, "data": data})
+            stream.encode_now(
+                "ArtifactChunk", {"sha256": blob.sha256, "offset": offset, "size": blob.size, "data": data}
+            )
         )
         if len(pending) >= _CHUNKS_PER_SEND:
             writer.send_blob(stream, pending)

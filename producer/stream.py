@@ -180,7 +180,14 @@ class ExperimentStream:
             self._backpressure()
 
     def append_image(
-        self, ch: Channel, px: float | None, ts: float, name: str | None, description: str | None, sha256: str, size: int
+        self,
+        ch: Channel,
+        px: float | None,
+        ts: float,
+        name: str | None,
+        description: str | None,
+        sha256: str,
+        size: int,
     ) -> None:
         if px is None or px - px != 0.0:
             px = ch.next_x
@@ -271,4 +278,3 @@ class ExperimentStream:
                 series.update(xs=list(xs), ys=list(ys), ts=list(ts))
             record = {"header": self.origin.header(self.experiment_id), "series": [series]}
             yield EVENTS, kind, record
-

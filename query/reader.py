@@ -38,10 +38,10 @@ class ChannelValue:
 
     id: str
     name: str
-    channelType: str  # noqa: N815 - legacy attribute name
+    channelType: str
     x: float | None
     y: Any
-    lastX: float | None  # noqa: N815 - legacy attribute name
+    lastX: float | None
     generation: int = 0
 
 
@@ -54,9 +54,7 @@ def _utc(seconds: float | None) -> dt.datetime | None:
 class Reader:
     """Reads through a :class:`TableStore`; ``refresh`` (if given) catches the tables up first."""
 
-    def __init__(
-        self, tables: TableStore, objects: ObjectStore, refresh: Callable[[], Any] | None = None
-    ) -> None:
+    def __init__(self, tables: TableStore, objects: ObjectStore, refresh: Callable[[], Any] | None = None) -> None:
         self.tables = tables
         self.objects = objects
         self._refresh = refresh

@@ -14,8 +14,10 @@ An offset is a byte position in the partition: segment base offset + position in
 Each record is framed as ``magic, payload length, key length, crc32(key + payload)`` (16 bytes,
 little-endian) followed by the key (utf-8) and the payload. A writer appends a whole batch with
 one ``write`` on an ``O_APPEND`` descriptor while holding the partition lock, so batches of
-several processes never interleave; a writer killed mid-write leaves a torn record which readers
-skip with a warning (see :meth:`LocalLog.read`).
+several processes never interleave. A batch that would take the active segment past
+``segment_bytes`` starts a new segment whose base is the old one's end (records never span
+segments); readers find segments by listing the folder and by that rule. A writer killed
+mid-write leaves a torn record, which readers skip with a warning (see :meth:`LocalLog.read`).
 """
 
 from __future__ import annotations
