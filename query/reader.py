@@ -23,6 +23,7 @@ from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChanne
 __all__ = ["ChannelValue", "Reader"]
 
 _FINISHED = ("succeeded", "failed", "aborted")
+_PREFIX_ORDER = {"channel": 0, "parameter": 1, "property": 2}
 _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 
 # the current generation of every channel of one experiment
@@ -172,6 +173,96 @@ class Reader:
         with self._reading():
             df = self._q("SELECT DISTINCT project FROM experiments ORDER BY project")
         return [str(p) for p in df["project"]]
+
+    def leaderboard(
+        self,
+        project: str,
+        *,
+        ids: list[Any] | None = None,
+        states: list[Any] | None = None,
+        owners: list[Any] | None = None,
+        tags: list[Any] | None = None,
+        min_running_time: int | None = None,
+        now: float,
+    ) -> pd.DataFrame:
+        """One row per experiment: system columns, then ``channel_*``, ``parameter_*``, ``property_*``."""
+        with self._reading():
+            chosen = self.find_experiments(
+                project, ids=ids, states=states, owners=owners, tags=tags, min_running_time=min_running_time, now=now
+            )
+            if not chosen:
+                return pd.DataFrame()
+            wanted = [internal for _, internal in chosen]
+            base = self._experiments("has({ids:Array(String)}, experiment_id)", ids=wanted)
+            long_parts = [
+                self._q(
+                    "SELECT experiment_id, concat('channel_', channel) AS column, toString(last) AS value FROM ("
+                    f"SELECT experiment_id, channel, argMax(y, x) AS last FROM {table} "
+                    "WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+                    "AND (experiment_id, channel, generation) IN (SELECT experiment_id, channel, max(generation) "
+                    "FROM channels WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+                    "GROUP BY experiment_id, channel) GROUP BY experiment_id, channel)",
+                    ids=wanted,
+                )
+                for table in ("points_numeric", "points_text")
+            ]
+            long_parts.append(
+                self._q(
+                    "SELECT experiment_id, concat('parameter_', name) AS column, any(value) AS value FROM parameters "
+                    "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, name",
+                    ids=wanted,
+                )
+            )
+            long_parts.append(
+                self._q(
+                    "SELECT experiment_id, concat('property_', key) AS column, argMax(value, (ts, seq)) AS value "
+                    "FROM properties WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, key "
+                    "HAVING argMax(removed, (ts, seq)) = 0",
+                    ids=wanted,
+                )
+            )
+            tag_rows = self._q(
+                "SELECT experiment_id, groupArray(tag) AS tags FROM (SELECT experiment_id, tag FROM tags "
+                "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, tag "
+                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag) GROUP BY experiment_id",
+                ids=wanted,
+            )
+            sizes = self._q(
+                "SELECT experiment_id, sum(bytes) AS size FROM ("
+                "SELECT experiment_id, count() * 16 AS bytes FROM points_numeric "
+                "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id UNION ALL "
+                "SELECT experiment_id, sum(length(y)) + count() * 8 AS bytes FROM points_text "
+                "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id UNION ALL "
+                "SELECT experiment_id, sum(size) AS bytes FROM points_image "
+                "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id) GROUP BY experiment_id",
+                ids=wanted,
+            )
+        finished = base["state"].isin(_FINISHED)
+        end = np.where(finished, base["state_ts"], now)
+        board = pd.DataFrame(
+            {
+                "id": base["short_id"].astype(str),
+                "name": base["name"].astype(str),
+                "created": pd.to_datetime(base["created"], unit="s", utc=True),
+                "finished": pd.to_datetime(base["state_ts"].where(finished), unit="s", utc=True),
+                "owner": base["owner"].astype(str),
+                "notes": base["description"].astype(str),
+                "running_time": (end - base["created"]).clip(lower=0).astype("int64"),
+            },
+        )
+        keys = base["experiment_id"].astype(str)
+        size_of = dict(zip(sizes["experiment_id"], sizes["size"], strict=True))
+        board["size"] = [int(size_of.get(k, 0)) for k in keys]
+        tags_of = dict(zip(tag_rows["experiment_id"], tag_rows["tags"], strict=True))
+        board["tags"] = [sorted(tags_of.get(k, [])) for k in keys]
+        long = pd.concat(long_parts, ignore_index=True)
+        if not long.empty:
+            long["value"] = long["value"].astype(str).str.slice(0, 255)
+            wide = long.pivot_table(index="experiment_id", columns="column", values="value", aggfunc="last")
+            wide = wide.reindex(keys.to_numpy())
+            extra = sorted(wide.columns, key=lambda c: (_PREFIX_ORDER[c.split("_", 1)[0]], c.split("_", 1)[1]))
+            board = pd.concat([board, wide[extra].reset_index(drop=True)], axis=1)
+        return board
 
     # --- tags, properties, parameters --------------------------------------------------------
 

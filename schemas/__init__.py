@@ -78,9 +78,12 @@ class Registry:
     def _add(self, raw: dict[str, Any], header: dict[str, Any], *, current: bool) -> None:
         named: dict[str, Any] = {}
         parse_schema(header, named_schemas=named)
+        # The fingerprint names the whole writer schema: its canonical form must be standalone, with
+        # the Header written out (Avro spec), or a change of Header would keep every fingerprint.
+        standalone = parse_schema(raw, named_schemas=dict(named), expand=True)
         parsed = parse_schema(raw, named_schemas=named)
         kind = raw["name"]
-        version = _Version(kind, parsed, _fingerprint(parsed))
+        version = _Version(kind, parsed, _fingerprint(standalone))
         self._by_fingerprint[version.fingerprint] = version
         if current:
             self._current[kind] = version

@@ -23,11 +23,16 @@ from expstream.exceptions import StorageError
 __all__ = ["ChdbTables", "format_param"]
 
 
+#: ClickHouse reads a scalar parameter in its escaped (TabSeparated) form: ``a\b`` would arrive as
+#: ``a<backspace>``, and a newline, a tab or a trailing backslash would not parse at all
+_ESCAPED = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"})
+
+
 def format_param(value: Any) -> str:
-    """A query parameter in ClickHouse's text form (arrays need it; scalars pass through)."""
+    """A query parameter in ClickHouse's text form: arrays as literals, strings escaped."""
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_literal(v) for v in value) + "]"
-    return value if isinstance(value, str) else str(value)
+    return value.translate(_ESCAPED) if isinstance(value, str) else str(value)
 
 
 def _literal(value: Any) -> str:

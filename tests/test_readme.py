@@ -1,0 +1,26 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_examples() -> None:
+    assert len(python_blocks()) >= 2
+
+
+def test_readme_python_examples_run(home: Path, capsys) -> None:
+    namespace: dict[str, object] = {}
+    for block in python_blocks():
+        exec(compile(block, str(README), "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "loss" in printed and "acc" in printed
+    assert "succeeded" in printed
+    assert "Experiment(SAN-1)" in printed
