@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import threading
 import time
 import traceback
@@ -292,19 +291,21 @@ class Experiment:
 
     def stop(self, exc_tb: str | None = None) -> None:
         """Mark the experiment succeeded (or failed, with ``exc_tb``) after flushing its points."""
+        self._finish("succeeded" if exc_tb is None else "failed", None if exc_tb is None else str(exc_tb))
+
+    def _finish(self, state: str, traceback_text: str | None) -> None:
         with self._lock:
             if self._finished_state is not None:
                 return
-            state = "succeeded" if exc_tb is None else "failed"
             stream = self._writable()
-            stream.add_event("StateChanged", {"state": state, "traceback": None if exc_tb is None else str(exc_tb)})
-            self._finished_state = state
             for undo in reversed(self._teardown):
                 try:
                     undo()
                 except Exception:
                     log.exception("expstream: teardown step failed")
             self._teardown.clear()
+            stream.add_event("StateChanged", {"state": state, "traceback": traceback_text})
+            self._finished_state = state
             stream.close()
             self._backend.writer.detach(stream)
             self._backend.writer.flush()
@@ -321,24 +322,6 @@ class Experiment:
         else:
             frames = "\n".join(traceback.format_tb(exc_tb))
             self.stop(f"{frames}\n{exc_val!r}")
-
-    def _install_excepthook(self) -> None:
-        previous = sys.excepthook
-
-        def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-            text = "".join(traceback.format_exception(exc_type, exc, tb))
-            try:
-                self.stop(text)
-            finally:
-                previous(exc_type, exc, tb)
-
-        sys.excepthook = hook
-
-        def restore() -> None:
-            if sys.excepthook is hook:  # legacy quirk 6: restore only what we replaced
-                sys.excepthook = previous
-
-        self._teardown.append(restore)
 
     # --- the read side ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from expstream.execution import start_execution_context
 from expstream.experiments import Experiment, validate_tags
 from expstream.producer import source_files
 from expstream.producer.numbering import project_key
@@ -159,8 +160,16 @@ class Project:
         )
         stream.add_event("StateChanged", {"state": "running", "traceback": None})
         source_files.upload(experiment, sources)
-        if handle_uncaught_exceptions:
-            experiment._install_excepthook()
+        experiment._teardown = start_execution_context(
+            experiment,
+            logger=logger,
+            upload_stdout=upload_stdout,
+            upload_stderr=upload_stderr,
+            send_hardware_metrics=send_hardware_metrics,
+            run_monitoring_thread=run_monitoring_thread,
+            handle_uncaught_exceptions=handle_uncaught_exceptions,
+            abort_callback=abort_callback,
+        )
         with self._lock:
             self._stack.append(experiment)
         return experiment

@@ -134,5 +134,5 @@ class Writer:
             return
         self._last_heartbeat = now
         for stream in list(self._streams):
-            if not stream.closed:
+            if not stream.closed and stream.heartbeats:
                 stream.add_event("Heartbeat", {})

@@ -7,6 +7,7 @@ names, tags) are always bound as ``{name:Type}`` parameters, never pasted into t
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChanne
 __all__ = ["ChannelValue", "Reader"]
 
 _FINISHED = ("succeeded", "failed", "aborted")
+#: a running experiment whose last heartbeat is older than this many seconds reads as aborted
+ABORTED_AFTER = 60.0
 _PREFIX_ORDER = {"channel": 0, "parameter": 1, "property": 2}
 _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 
@@ -44,6 +47,19 @@ class ChannelValue:
     y: Any
     lastX: float | None
     generation: int = 0
+
+
+def _derive_aborted(df: pd.DataFrame, now: float) -> pd.DataFrame:
+    """Running with heartbeats that stopped → aborted (there is no server to notice a dead process)."""
+    if df.empty:
+        return df
+    beat = pd.to_numeric(df["heartbeat"], errors="coerce")
+    dead = (df["state"] == "running") & beat.gt(0) & (now - beat > ABORTED_AFTER)
+    if dead.any():
+        df = df.copy()
+        df.loc[dead, "state"] = "aborted"
+        df.loc[dead, "state_ts"] = beat[dead] + ABORTED_AFTER
+    return df
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -81,14 +97,16 @@ class Reader:
         return self._q(
             "SELECT e.experiment_id AS experiment_id, e.short_id AS short_id, e.number AS number, e.name AS name, "
             "e.description AS description, e.owner AS owner, e.hostname AS hostname, e.created AS created, "
-            "e.project AS project, s.state AS state, s.state_ts AS state_ts "
+            "e.project AS project, s.state AS state, s.state_ts AS state_ts, b.heartbeat AS heartbeat "
             "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
             f"FROM experiments FINAL WHERE {where}) AS e "
             "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
             "FROM states GROUP BY experiment_id) AS s USING experiment_id "
+            "LEFT JOIN (SELECT experiment_id, max(ts) AS heartbeat FROM heartbeats GROUP BY experiment_id) AS b "
+            "USING experiment_id "
             "ORDER BY number",
             **params,
-        )
+        ).pipe(_derive_aborted, time.time())
 
     def experiment(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
         with self._reading():

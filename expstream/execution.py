@@ -1,0 +1,126 @@
+"""What ``create_experiment`` starts around the user's code, and how ``stop`` undoes it.
+
+In legacy order: exception hook → logger mirroring → stdout → stderr → heartbeats → hardware
+monitoring; plus a SIGTERM handler so a terminated job flushes and ends ``aborted``. Each part
+returns its own undo step; failures to start a part are warnings, never errors.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from expstream.producer.capture import LoggerMirror, StreamCapture
+from expstream.producer.channels import NUMERIC, TEXT
+
+if TYPE_CHECKING:
+    from expstream.experiments import Experiment
+
+__all__ = ["start_execution_context"]
+
+log = logging.getLogger("expstream")
+
+Undo = Callable[[], None]
+
+
+def _excepthook(experiment: Experiment) -> Undo:
+    previous = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        try:
+            experiment.stop("".join(traceback.format_exception(exc_type, exc, tb)))
+        finally:
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+    def undo() -> None:
+        if sys.excepthook is hook:  # legacy quirk 6: restore only what was replaced
+            sys.excepthook = previous
+
+    return undo
+
+
+def _sigterm(experiment: Experiment, abort_callback: Callable[[], Any] | None) -> Undo | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        return None  # the application handles SIGTERM itself
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if abort_callback is not None:
+            try:
+                abort_callback()
+            except Exception:
+                log.exception("expstream: abort_callback failed")
+        experiment._finish("aborted", "terminated by SIGTERM")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+    def undo() -> None:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, previous)
+
+    return undo
+
+
+def start_execution_context(
+    experiment: Experiment,
+    *,
+    logger: logging.Logger | None,
+    upload_stdout: bool,
+    upload_stderr: bool,
+    send_hardware_metrics: bool,
+    run_monitoring_thread: bool,
+    handle_uncaught_exceptions: bool,
+    abort_callback: Callable[[], Any] | None,
+) -> list[Undo]:
+    stream = experiment._writable()
+    origin = time.time()
+    undo: list[Undo] = []
+
+    def text_sink(name: str) -> Callable[[float, str, float], None]:
+        return lambda x, line, ts: stream.append_system(name, TEXT, x, line, ts)
+
+    if handle_uncaught_exceptions:
+        undo.append(_excepthook(experiment))
+    if logger is not None:
+        mirror = LoggerMirror(logger, text_sink("logger"), origin)
+        mirror.start()
+        undo.append(mirror.stop)
+    in_notebook = hasattr(builtins, "get_ipython")
+    for which, wanted in (("stdout", upload_stdout), ("stderr", upload_stderr)):
+        if wanted and not in_notebook:
+            capture = StreamCapture(which, text_sink(which), origin)
+            capture.start()
+            undo.append(capture.stop)
+    stream.heartbeats = run_monitoring_thread
+    sigterm = _sigterm(experiment, abort_callback)
+    if sigterm is not None:
+        undo.append(sigterm)
+    if send_hardware_metrics:
+        try:
+            from expstream.producer.monitoring import HardwareMonitor
+
+            def emit(x: float, sample: list[tuple[str, float]]) -> None:
+                now = time.time()
+                for name, value in sample:
+                    stream.append_system(name, NUMERIC, x, value, now)
+
+            monitor = HardwareMonitor(emit)
+            monitor.start()
+            undo.append(monitor.stop)
+        except Exception as exc:
+            log.warning("expstream: hardware monitoring is off: %s", exc)
+    return undo
