@@ -79,6 +79,8 @@ class ExperimentStream:
         self._drain_lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
         self.closed = False
+        #: send heartbeats while running (legacy ``run_monitoring_thread``)
+        self.heartbeats = True
 
     # --- channels -------------------------------------------------------------------------
 
@@ -95,8 +97,13 @@ class ExperimentStream:
             return None
         for other in (NUMERIC, TEXT, IMAGE):
             if other != type_ and name in self._by_type(other):
-                self._warn_once(
-                    ("type", name), "Log %r holds %s values: %s values are not recorded.", name, other, type_
+                self._warn_once(  # spec §8.2: a type clash is a logged error, never an exception
+                    ("type", name),
+                    "Log %r holds %s values: %s values are not recorded.",
+                    name,
+                    other,
+                    type_,
+                    level=logging.ERROR,
                 )
                 return None
         ch = Channel(name, type_)
@@ -121,10 +128,10 @@ class ExperimentStream:
     def find(self, name: str) -> Channel | None:
         return self.numeric.get(name) or self.text.get(name) or self.image.get(name)
 
-    def _warn_once(self, key: tuple[str, str], message: str, *args: Any) -> None:
+    def _warn_once(self, key: tuple[str, str], message: str, *args: Any, level: int = logging.WARNING) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            log.warning(message, *args)
+            log.log(level, message, *args)
 
     # --- the hot path ---------------------------------------------------------------------
 
@@ -197,6 +204,19 @@ class ExperimentStream:
         ch.last_x = px
         ch.next_x = px + 1.0
         ch.points.append((px, ts, name, description, sha256, size))
+
+    def append_system(self, name: str, type_: str, x: float, value: Any, ts: float) -> None:
+        """A point of a system log (monitoring, stdout, logger); a stale x is silently skipped."""
+        if self.closed:
+            return
+        ch = self.system_channel(name, type_)
+        if x <= ch.last_x:
+            return
+        ch.last_x = x
+        ch.next_x = x + 1.0
+        ch.points.append((x, value, ts))
+        if len(ch.points) >= self.buffer_points:
+            self._backpressure()
 
     def _not_increasing(self, ch: Channel, x: float) -> None:
         self._warn_once(
