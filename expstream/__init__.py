@@ -136,6 +136,7 @@ def create_experiment(
     git_info: GitInfo | None = None,
     hostname: str | None = None,
     notebook_id: str | None = None,
+    run_id: str | None = None,
 ) -> Experiment:
     """Create an experiment in the current project; see ``Project.create_experiment``."""
     with _lock:
@@ -158,6 +159,7 @@ def create_experiment(
             git_info=git_info,
             hostname=hostname,
             notebook_id=notebook_id,
+            run_id=run_id,
         )
 
 

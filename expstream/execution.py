@@ -85,13 +85,14 @@ def start_execution_context(
     run_monitoring_thread: bool,
     handle_uncaught_exceptions: bool,
     abort_callback: Callable[[], Any] | None,
+    suffix: str = "",
 ) -> list[Undo]:
     stream = experiment._writable()
     origin = time.time()
     undo: list[Undo] = []
 
     def text_sink(name: str) -> Callable[[float, str, float], None]:
-        return lambda x, line, ts: stream.append_system(name, TEXT, x, line, ts)
+        return lambda x, line, ts: stream.append_system(name + suffix, TEXT, x, line, ts)
 
     if handle_uncaught_exceptions:
         undo.append(_excepthook(experiment))
@@ -116,7 +117,7 @@ def start_execution_context(
             def emit(x: float, sample: list[tuple[str, float]]) -> None:
                 now = time.time()
                 for name, value in sample:
-                    stream.append_system(name, NUMERIC, x, value, now)
+                    stream.append_system(name + suffix, NUMERIC, x, value, now)
 
             monitor = HardwareMonitor(emit)
             monitor.start()

@@ -66,6 +66,8 @@ class Experiment:
         self._local: dict[str, Any] | None = None
         self._finished_state: str | None = None
         self._teardown: list[Any] = []
+        #: attached to an experiment another process created (same run id): stop() does not finish it
+        self._attached = False
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -304,7 +306,8 @@ class Experiment:
                 except Exception:
                     log.exception("expstream: teardown step failed")
             self._teardown.clear()
-            stream.add_event("StateChanged", {"state": state, "traceback": traceback_text})
+            if not self._attached:
+                stream.add_event("StateChanged", {"state": state, "traceback": traceback_text})
             self._finished_state = state
             stream.close()
             self._backend.writer.detach(stream)

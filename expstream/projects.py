@@ -41,6 +41,15 @@ def parameter_text(value: Any) -> tuple[str, str]:
     return str(value), "string"
 
 
+_RUN_NAMESPACE = uuid.UUID("9e8d4c1b-2f6a-4d3e-8b7c-1a2b3c4d5e6f")
+
+
+def _process_suffix() -> str:
+    """Keeps an attached process's monitoring and output logs apart: ``_rank<RANK>`` or ``_pid<pid>``."""
+    rank = os.environ.get("RANK")
+    return f"_rank{rank}" if rank and rank.isdigit() else f"_pid{os.getpid()}"
+
+
 def _as_list(value: Any) -> list[Any] | None:
     if value is None:
         return None
@@ -96,8 +105,15 @@ class Project:
         hostname: str | None = None,
         notebook_id: str | None = None,
         notebook_path: str | None = None,
+        run_id: str | None = None,
     ) -> Experiment:
-        """Create a running experiment, make it current, and return it."""
+        """Create a running experiment, make it current, and return it.
+
+        ``run_id`` (or ``EXPSTREAM_RUN_ID``) is an expstream addition: every process that creates an
+        experiment with the same run id in a project attaches to one experiment (DDP ranks, a resumed
+        job). The first creates it; the others log into it, each with its own monitoring and output
+        logs, and only the first one's ``stop()`` finishes it.
+        """
         name = "Untitled" if name is None else name
         description = "" if description is None else description
         params = {} if params is None else params
@@ -129,37 +145,24 @@ class Project:
         if git_info is not None:
             system.update(git_info.to_system_properties())
 
-        number = self._backend.numbering.next_number(self.full_id)
+        run_id = run_id or os.environ.get("EXPSTREAM_RUN_ID") or None
+        if run_id is None:
+            number, creator = self._backend.numbering.next_number(self.full_id), True
+            internal_id = str(uuid.uuid4())
+        else:
+            number, creator = self._backend.numbering.number_for_run(self.full_id, str(run_id))
+            internal_id = str(uuid.uuid5(_RUN_NAMESPACE, f"{self.full_id}/{run_id}"))
         short_id = f"{project_key(self.name)}-{number}"
-        experiment = Experiment(self._backend, self, short_id, str(uuid.uuid4()))
+        experiment = Experiment(self._backend, self, short_id, internal_id)
+        experiment._attached = not creator
         experiment._local = {
             "name": name,
             "tags": set(tag_list),
             "properties": {str(k): str(v) for k, v in properties.items()},
             "artifacts": {},
         }
-        stream = experiment._writable()
-        stream.add_event(
-            "ExperimentCreated",
-            {
-                "project": self.full_id,
-                "short_id": short_id,
-                "number": number,
-                "name": name,
-                "description": description,
-                "owner": self._backend.settings.owner,
-                "hostname": hostname,
-                "params": [
-                    {"name": str(k), "value": text, "type": kind}
-                    for k, (text, kind) in ((k, parameter_text(v)) for k, v in params.items())
-                ],
-                "properties": dict(experiment._local["properties"]),
-                "tags": tag_list,
-                "system": system,
-            },
-        )
-        stream.add_event("StateChanged", {"state": "running", "traceback": None})
-        source_files.upload(experiment, sources)
+        if creator:
+            self._announce(experiment, number, description, hostname, params, tag_list, system, sources)
         experiment._teardown = start_execution_context(
             experiment,
             logger=logger,
@@ -169,10 +172,47 @@ class Project:
             run_monitoring_thread=run_monitoring_thread,
             handle_uncaught_exceptions=handle_uncaught_exceptions,
             abort_callback=abort_callback,
+            suffix="" if creator else _process_suffix(),
         )
         with self._lock:
             self._stack.append(experiment)
         return experiment
+
+    def _announce(
+        self,
+        experiment: Experiment,
+        number: int,
+        description: str,
+        hostname: str,
+        params: dict[str, Any],
+        tag_list: list[str],
+        system: dict[str, str],
+        sources: Any,
+    ) -> None:
+        """The creating process records the experiment and its source files."""
+        stream = experiment._writable()
+        local = experiment._local or {}
+        stream.add_event(
+            "ExperimentCreated",
+            {
+                "project": self.full_id,
+                "short_id": experiment.id,
+                "number": number,
+                "name": local["name"],
+                "description": description,
+                "owner": self._backend.settings.owner,
+                "hostname": hostname,
+                "params": [
+                    {"name": str(k), "value": text, "type": kind}
+                    for k, (text, kind) in ((k, parameter_text(v)) for k, v in params.items())
+                ],
+                "properties": dict(local["properties"]),
+                "tags": tag_list,
+                "system": system,
+            },
+        )
+        stream.add_event("StateChanged", {"state": "running", "traceback": None})
+        source_files.upload(experiment, sources)
 
     def _forget(self, experiment: Experiment) -> None:
         with self._lock:

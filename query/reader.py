@@ -7,6 +7,7 @@ names, tags) are always bound as ``{name:Type}`` parameters, never pasted into t
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,20 @@ class ChannelValue:
     y: Any
     lastX: float | None
     generation: int = 0
+
+
+#: monitoring series: ram, cpu, gpu_util_<i>, gpu_mem_<i>, with a process suffix for attached processes
+_HARDWARE = re.compile(r"(ram|cpu|gpu_util_(\d+)|gpu_mem_(\d+))(_rank\d+|_pid\d+)?")
+
+
+def _hardware_order(name: str) -> tuple[str, int, int, int]:
+    """Legacy column order: ram, cpu, then per GPU index utilization before memory; per process."""
+    match = _HARDWARE.fullmatch(name)
+    assert match is not None
+    base, util, mem, suffix = match.groups()
+    if base in ("ram", "cpu"):
+        return (suffix or "", 0, ("ram", "cpu").index(base), 0)
+    return (suffix or "", 1, int(util or mem), 0 if util else 1)
 
 
 def _derive_aborted(df: pd.DataFrame, now: float) -> pd.DataFrame:
@@ -376,7 +391,7 @@ class Reader:
         """Monitoring series (system namespace) as ``x_<series>, y_<series>`` column pairs."""
         with self._reading():
             series = [c.name for c in self.channels(internal_id, "system") if c.channelType == "numeric"]
-            wanted = [s for s in series if s in ("ram", "cpu") or s.startswith(("gpu_util_", "gpu_mem_"))]
+            wanted = sorted((s for s in series if _HARDWARE.fullmatch(s)), key=_hardware_order)
             if not wanted:
                 return pd.DataFrame()
             df = self._q(
@@ -386,14 +401,8 @@ class Reader:
                 names=wanted,
             )
 
-        def order(name: str) -> tuple[int, int, int]:
-            if name in ("ram", "cpu"):
-                return (0, ("ram", "cpu").index(name), 0)
-            kind, index = name.rsplit("_", 1)
-            return (1, int(index) if index.isdigit() else 0, 0 if kind == "gpu_util" else 1)
-
         columns: dict[str, pd.Series] = {}
-        for name in sorted(wanted, key=order):
+        for name in wanted:
             part = df[df["channel"] == name]
             columns[f"x_{name}"] = pd.Series(part["x"].to_numpy())
             columns[f"y_{name}"] = pd.Series(part["y"].to_numpy())

@@ -25,3 +25,8 @@ class Numbering(ABC):
     @abstractmethod
     def next_number(self, project: str) -> int:
         """Reserve and return the next number (1, 2, ...) of ``project``."""
+
+    @abstractmethod
+    def number_for_run(self, project: str, run_id: str) -> tuple[int, bool]:
+        """The number of the experiment named ``run_id``: ``(number, True)`` for the process that
+        created it, ``(number, False)`` for every process that attaches to it later."""
