@@ -192,7 +192,9 @@ class HardwareMonitor:
         psutil.cpu_percent()  # the first call only primes the counter
 
     def start(self) -> None:
+        """Take the first sample now (so even a short run has one), then one every ``interval``."""
         self.started = time.time()
+        self.sample_once()
         self._thread = threading.Thread(target=self._run, name="expstream-monitor", daemon=True)
         self._thread.start()
 
@@ -200,10 +202,10 @@ class HardwareMonitor:
         self._stop.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        begin = time.monotonic()
+        while not self._stop.wait(max(0.0, self.interval - (time.monotonic() - begin))):
             begin = time.monotonic()
             self.sample_once()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - begin)))
 
     def sample_once(self) -> Sample:
         now = time.time()
