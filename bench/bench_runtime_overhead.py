@@ -11,7 +11,6 @@ import argparse
 import time
 
 import psutil
-
 from _common import fresh_home
 
 
