@@ -90,11 +90,27 @@ class ExperimentStream:
         ch = by_type.get(name)
         if ch is not None:
             return ch
+        if not self.accepts(name, type_):
+            return None
+        ch = Channel(name, type_)
+        with self._drain_lock:
+            self._channels.append(ch)
+        by_type[name] = ch
+        return ch
+
+    def accepts(self, name: Any, type_: str) -> bool:
+        """Whether a point of ``type_`` may go to log ``name``, without creating the log.
+
+        ``log_*`` validate the value between this check and :meth:`channel`, so a call that raises
+        leaves no log behind and does not fix the log's type (§8.2: the first recorded point does).
+        """
+        if name in self._by_type(type_):
+            return True
         if not isinstance(name, str) or not name:
             raise TypeError(f"log name must be a non-empty str, got {name!r}")
         if self.closed:
             self._warn_once(("closed", name), "Experiment is finished: log %r is not recorded.", name)
-            return None
+            return False
         for other in (NUMERIC, TEXT, IMAGE):
             if other != type_ and name in self._by_type(other):
                 self._warn_once(  # spec §8.2: a type clash is a logged error, never an exception
@@ -105,12 +121,8 @@ class ExperimentStream:
                     type_,
                     level=logging.ERROR,
                 )
-                return None
-        ch = Channel(name, type_)
-        with self._drain_lock:
-            self._channels.append(ch)
-        by_type[name] = ch
-        return ch
+                return False
+        return True
 
     def system_channel(self, name: str, type_: str) -> Channel:
         key = (name, type_)
@@ -138,6 +150,12 @@ class ExperimentStream:
     def log_metric(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
         ch = self.numeric.get(log_name)
         if ch is None:
+            if not self.accepts(log_name, NUMERIC):
+                return
+            _, value = resolve_x(x, y)  # the first call validates before the log exists
+            to_float(value)
+            if timestamp is not None:
+                to_float(timestamp, "float (Unix time)")
             ch = self.channel(log_name, NUMERIC)
             if ch is None:
                 return
@@ -163,14 +181,16 @@ class ExperimentStream:
 
     def log_text(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
         ch = self.text.get(log_name)
-        if ch is None:
-            ch = self.channel(log_name, TEXT)
-            if ch is None:
-                return
+        if ch is None and not self.accepts(log_name, TEXT):
+            return
         px, value = resolve_x(x, y)
         if type(value) is not str:
             raise InvalidChannelValue("str", type(value).__name__)
         ts = _time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+        if ch is None:
+            ch = self.channel(log_name, TEXT)
+            if ch is None:
+                return
         self.append_text(ch, px, value, ts)
 
     def append_text(self, ch: Channel, px: float | None, value: str, ts: float) -> None:
@@ -232,6 +252,8 @@ class ExperimentStream:
 
     def add_event(self, kind: str, fields: dict[str, Any], topic: str = EVENTS) -> None:
         """Queue a non-point event; its header (and place in the order) is fixed now."""
+        if self.closed:
+            return
         record = dict(fields)
         record["header"] = self.origin.header(self.experiment_id)
         self._pending.append((topic, kind, record))
@@ -251,6 +273,14 @@ class ExperimentStream:
                 "ChannelReset",
                 {"channel": ch.name, "namespace": ch.namespace, "type": ch.type, "generation": ch.generation},
             )
+
+    def abandon(self) -> None:
+        """Drop everything buffered and take nothing more (the copy a forked child inherited)."""
+        self.close()
+        self._drain_lock = threading.Lock()
+        self._pending.clear()
+        for ch in self._channels:
+            ch.points.clear()
 
     def close(self) -> None:
         """Take no more points: later log_* calls warn once per log name."""

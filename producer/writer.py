@@ -41,8 +41,10 @@ class Writer:
         self._failed: list[tuple[str, str, list[bytes]]] = []
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
+        self._forked = False
         ref = weakref.ref(self)
         atexit.register(lambda: (w := ref()) is not None and w.close())
+        os.register_at_fork(after_in_child=lambda: (w := ref()) is not None and w._after_fork())
 
     def open_stream(self, experiment_id: str) -> ExperimentStream:
         stream = ExperimentStream(
@@ -66,11 +68,25 @@ class Writer:
 
     def send_blob(self, stream: ExperimentStream, messages: list[bytes]) -> None:
         """Blob chunks bypass the buffers: they are large and already batched by the caller."""
+        if self._forked:
+            return
         with self._send_lock:
             self._send(BLOBS, stream.experiment_id, messages)
 
+    def _after_fork(self) -> None:
+        """A forked child must not send what its parent buffered (nor anything it logs itself)."""
+        self._forked = True
+        self._send_lock = threading.Lock()  # the parent's lock may have been held at fork time
+        for stream in self._streams:
+            stream.abandon()
+        self._streams = []
+        self._failed = []
+        self._thread = None
+
     def drain(self) -> None:
         """Encode and send everything buffered by every stream, now, in this thread."""
+        if self._forked:
+            return
         with self._send_lock:
             self._retry_failed()
             for stream in list(self._streams):
@@ -112,7 +128,7 @@ class Writer:
             self._send(topic, key, messages)
 
     def _start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self._forked:
             self._thread = threading.Thread(target=self._run, name="expstream-flusher", daemon=True)
             self._thread.start()
 
