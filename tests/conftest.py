@@ -47,3 +47,40 @@ def backend(home: Path) -> StreamBackend:
 @pytest.fixture
 def project(home: Path) -> expstream.Project:
     return expstream.init("acme/sandbox")
+
+
+# --- real services (Kafka, ClickHouse, S3) for the distributed adapters -------------------------
+
+
+def _provision():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "deploy" / "services" / "provision.py"
+    spec = importlib.util.spec_from_file_location("expstream_provision", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Kafka, ClickHouse and S3 started once for the session on free loopback ports.
+
+    Installed (and cached) on first use by ``deploy/services/provision.py``; set
+    ``EXPSTREAM_TEST_SERVICES=<state file>`` to use services that are already running instead.
+    """
+    import os
+
+    provision = _provision()
+    existing = os.environ.get("EXPSTREAM_TEST_SERVICES")
+    if existing:
+        yield provision.load_state(existing) | {"state_path": existing}
+        return
+    state_path = tmp_path_factory.mktemp("services") / "services.json"
+    provision.install()
+    state = provision.start(None, state_path)
+    try:
+        yield state | {"state_path": str(state_path), "provision": provision}
+    finally:
+        provision.stop(None, state_path)
