@@ -42,9 +42,10 @@ def folder_dead_letter(folder: Path) -> DeadLetter:
 
     def write(record: Record, reason: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"{record.topic}-{record.partition}-{record.offset}"
-        stem.with_suffix(".bin").write_bytes(record.value)
-        stem.with_suffix(".reason.txt").write_text(reason + "\n")
+        # not Path.with_suffix: topics have dots ("expstream.events"), so every letter would be "expstream.bin"
+        stem = f"{record.topic}-{record.partition}-{record.offset}"
+        (folder / f"{stem}.bin").write_bytes(record.value)
+        (folder / f"{stem}.reason.txt").write_text(reason + "\n")
 
     return write
 
@@ -60,8 +61,15 @@ class Runner:
         dead_letter: DeadLetter | None = None,
         dead_letter_dir: Path | None = None,
         max_records: int = 20_000,
+        resume_from_tables: bool = True,
+        progress_callback: Callable[[int], None] | None = None,
     ) -> None:
+        """``resume_from_tables``: before each turn, continue from the progress the tables hold —
+        right for the embedded default, where processes take turns materializing one log. A Kafka
+        consumer group keeps its own committed offsets instead (False)."""
         self.source = source
+        self.resume_from_tables = resume_from_tables
+        self._on_progress = progress_callback
         self.tables = tables
         self.objects = objects
         self.group = group
@@ -77,23 +85,33 @@ class Runner:
     def catch_up(self, until: Watermark | None = None) -> int:
         """Materialize everything in the source now (or up to ``until``); returns events applied."""
         applied = 0
+        empty_polls = 0
         with self.tables.hold():
-            positions = self._resume()
+            positions = self._resume() if self.resume_from_tables else {}
             target = until if until is not None else self.source.end_offsets()
+            # a local log answers at once; a Kafka consumer may need a few polls to fetch
+            timeout, patience = (0.0, 1) if self.resume_from_tables else (1.0, 5)
             while any(positions.get(tp, 0) < end for tp, end in target.items()):
-                records = self.source.poll(self.max_records, timeout=0.0)
+                records = self.source.poll(self.max_records, timeout=timeout)
                 if not records:
-                    break
+                    empty_polls += 1
+                    if empty_polls >= patience:
+                        break
+                    continue
+                empty_polls = 0
                 applied += self.process(records)
                 for r in records:
                     positions[(r.topic, r.partition)] = r.next_offset
+                if self._on_progress is not None:
+                    self._on_progress(len(records))
         return applied
 
     def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
         """Materialize continuously until ``stop`` is set."""
         while not stop.is_set():
             with self.tables.hold():
-                self._resume()
+                if self.resume_from_tables:
+                    self._resume()
                 records = self.source.poll(self.max_records, timeout=poll_timeout)
                 if records:
                     self.process(records)
@@ -164,10 +182,39 @@ class Runner:
                     self.objects.put(key, data)
                 continue
             prefix = part_prefix(sha256)
-            self.objects.put(f"{prefix}{offset:020d}", data)
-            if offset + len(data) == size:
-                parts = self.objects.list(prefix)
-                if not self.objects.exists(key):
-                    self.objects.compose(key, parts)
-                for part in parts:
-                    self.objects.delete(part)
+            self.objects.put(f"{prefix}{offset:020d}-{offset + len(data):020d}", data)
+            if offset + len(data) != size:
+                continue
+            parts = self.objects.list(prefix)
+            if not self.objects.exists(key):
+                chain = _chain(parts, prefix, size)
+                if chain is None:  # a chunk is missing: no blob rather than a wrong one; a re-upload completes it
+                    log.warning("Blob %s: last chunk came but not every part before it; not composed", sha256)
+                    continue
+                self.objects.compose(key, chain)
+            for part in parts:
+                self.objects.delete(part)
+
+
+def _chain(parts: list[str], prefix: str, size: int) -> list[str] | None:
+    """Parts (``<start>-<end>``) that cover ``[0, size)`` end to end, or None.
+
+    Uploads of one blob by several producers may have cut it in chunks of different sizes, and
+    their parts may sit side by side: overlapping parts must not be concatenated.
+    """
+    spans = []
+    for part in parts:
+        start, _, end = part[len(prefix) :].partition("-")
+        if start.isdigit() and end.isdigit():
+            spans.append((int(start), int(end), part))
+    reached: dict[int, tuple[int, str]] = {}  # end offset -> (start, part) of one way to get there
+    for start, end, part in sorted(spans):
+        if (start == 0 or start in reached) and end > start and end not in reached:
+            reached[end] = (start, part)
+    if size not in reached:
+        return None
+    chain, at = [], size
+    while at:
+        at, part = reached[at]
+        chain.append(part)
+    return chain[::-1]

@@ -22,9 +22,9 @@ def main() -> None:
 @click.option("--once", is_flag=True, help="Materialize what is in the log now, then exit.")
 def consume(once: bool) -> None:
     """Materialize events from the event log into the tables and the object store."""
-    from expstream.wiring import embedded_runner
+    from expstream.wiring import consumer_runner
 
-    runner = embedded_runner(load_settings())
+    runner = consumer_runner(load_settings())
     if once:
         applied = runner.catch_up()
         click.echo(f"materialized {applied} events ({runner.dead_letters} dead-lettered)")

@@ -10,7 +10,7 @@ import getpass
 import os
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from expstream.exceptions import ConfigurationError
@@ -39,12 +39,32 @@ class Settings(BaseSettings):
     chunk_bytes: int = Field(default=1 << 20, ge=1024, description="artifact bytes per chunk event")
     log_partitions: int = Field(default=4, ge=1, le=256, description="partitions of a new local log")
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
-    reader_idle: float = Field(default=0.0, ge=0, description="seconds a reader keeps chdb open")
 
-    @field_validator("project")
+    # --- distributed mode: unset means the embedded default ----------------------------------
+    kafka: str | None = Field(default=None, description="Kafka bootstrap servers, host:port[,host:port]")
+    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    kafka_sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle to verify the brokers")
+    kafka_partitions: int = Field(default=12, ge=1, description="partitions of topics expstream creates")
+    kafka_compression: str = Field(default="gzip", description="gzip or none (lz4, zstd need extras)")
+    clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
+    clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
+    s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
+    s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
+    spool_bytes: int = Field(default=1 << 30, ge=1 << 20, description="local spool while Kafka is unreachable")
+    consumer_group: str = Field(default="expstream", description="Kafka consumer group of the materializers")
+
+    @field_validator("project", "kafka")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @property
+    def distributed(self) -> bool:
+        """True when any service is configured; then all three must be."""
+        return bool(self.kafka or self.clickhouse or self.s3)
 
 
 def load_settings(**overrides: object) -> Settings:

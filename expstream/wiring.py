@@ -6,6 +6,10 @@ Embedded default, all under ``EXPSTREAM_HOME``::
     projects/   experiment counters
     chdb/       the embedded ClickHouse database (tables of deploy/clickhouse)
     objects/    artifacts, images and sources, content-addressed
+
+Distributed (``EXPSTREAM_KAFKA``, ``EXPSTREAM_CLICKHOUSE``, ``EXPSTREAM_S3`` all set): Kafka
+transport (spooling under ``EXPSTREAM_HOME/spool``), Kafka numbering, consumer groups writing to a
+ClickHouse server and an S3 bucket, and a reader over those.
 """
 
 from __future__ import annotations
@@ -13,20 +17,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings
-from expstream.exceptions import StorageError
+from expstream.exceptions import ConfigurationError, StorageError
 from expstream.producer.numbering import LocalFileNumbering
 from expstream.producer.transports.base import Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 
 if TYPE_CHECKING:
     from expstream.consumers.runner import Runner
+    from expstream.consumers.sinks.base import ObjectStore, TableStore
     from expstream.query.reader import Reader
 
-__all__ = ["EMBEDDED_GROUP", "backend_parts", "embedded_runner", "open_reader"]
+__all__ = ["EMBEDDED_GROUP", "backend_parts", "consumer_runner", "embedded_runner", "open_reader"]
 
 #: consumer group of the embedded materializer (its progress lives in the chdb tables)
 EMBEDDED_GROUP = "embedded"
@@ -38,6 +44,33 @@ def _home(settings: Settings) -> Path:
 
 def _local_log(settings: Settings) -> LocalLog:
     return LocalLog(_home(settings) / "log", settings.log_partitions, settings.segment_bytes)
+
+
+def _check_distributed(settings: Settings) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("EXPSTREAM_KAFKA", settings.kafka),
+            ("EXPSTREAM_CLICKHOUSE", settings.clickhouse),
+            ("EXPSTREAM_S3", settings.s3),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError(f"distributed mode needs all three services; not set: {', '.join(missing)}")
+
+
+def server_stores(settings: Settings) -> tuple[TableStore, ObjectStore]:
+    """The ClickHouse server and the S3 bucket of the settings."""
+    try:
+        from expstream.consumers.sinks.clickhouse import ClickHouseTables
+        from expstream.consumers.sinks.s3 import S3ObjectStore
+    except ImportError as exc:
+        raise ConfigurationError(f"distributed mode needs: pip install 'expstream[distributed]' ({exc})") from exc
+    assert settings.clickhouse is not None and settings.s3 is not None
+    tables = ClickHouseTables.from_url(settings.clickhouse.get_secret_value(), ca=settings.clickhouse_ca)
+    objects = S3ObjectStore.from_url(settings.s3.get_secret_value(), ca=settings.s3_ca)
+    return tables, objects
 
 
 def embedded_runner(settings: Settings) -> Runner:
@@ -57,10 +90,35 @@ def embedded_runner(settings: Settings) -> Runner:
     )
 
 
+def consumer_runner(settings: Settings) -> Runner:
+    """The runner ``expstream consume`` runs: embedded, or a member of the Kafka consumer group."""
+    if not settings.distributed:
+        return embedded_runner(settings)
+    _check_distributed(settings)
+    from expstream.consumers.runner import Runner
+    from expstream.consumers.sources.kafka import KafkaSource, kafka_dead_letter
+
+    tables, objects = server_stores(settings)
+    tables.ensure_schema()
+    return Runner(
+        KafkaSource(settings, group=settings.consumer_group),
+        tables,
+        objects,
+        group=settings.consumer_group,
+        dead_letter=kafka_dead_letter(settings),
+        resume_from_tables=False,
+    )
+
+
 def open_reader(settings: Settings) -> Reader:
-    """A reader that catches the embedded tables up with the log before every read."""
+    """The query side: over the servers, or over chdb caught up with the local log first."""
     from expstream.query.reader import Reader
 
+    if settings.distributed:
+        _check_distributed(settings)
+        tables, objects = server_stores(settings)
+        tables.ensure_schema()
+        return Reader(tables, objects)
     runner = embedded_runner(settings)
     return Reader(runner.tables, runner.objects, refresh=runner.catch_up)
 
@@ -81,14 +139,44 @@ def _materialize_in_subprocess(settings: Settings, timeout: float | None) -> Non
         raise StorageError(f"materializing events failed: {done.stderr.strip()[-2000:]}")
 
 
+def _wait_for_consumers(reader: Reader, group: str, watermark: Watermark, timeout: float | None) -> None:
+    """Read-your-writes on the cluster: wait until the consumer group's progress covers the watermark."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.02
+    while True:
+        progress = reader.consumer_progress(group)
+        if all(progress.get(tp, 0) >= offset for tp, offset in watermark.items()):
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            behind = {f"{t}[{p}]": o - progress.get((t, p), 0) for (t, p), o in watermark.items()}
+            raise TimeoutError(f"consumers have not materialized everything within {timeout} s; behind: {behind}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 def backend_parts(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of :class:`expstream.backend.StreamBackend` for these settings."""
-    home = _home(settings)
     state: dict[str, Reader] = {}
 
     def reader() -> Reader:
         state["reader"] = open_reader(settings)
         return state["reader"]
+
+    if settings.distributed:
+        _check_distributed(settings)
+        from expstream.producer.numbering.kafka import KafkaNumbering
+        from expstream.producer.transports.kafka import KafkaTransport
+
+        def wait_for_consumers(watermark: Watermark, timeout: float | None) -> None:
+            current = state.get("reader") or reader()
+            _wait_for_consumers(current, settings.consumer_group, watermark, timeout)
+
+        return {
+            "transport": KafkaTransport(settings, _home(settings) / "spool"),
+            "numbering": KafkaNumbering(settings),
+            "open_reader": reader,
+            "materializer": wait_for_consumers,
+        }
 
     def materialize(watermark: Watermark, timeout: float | None) -> None:
         # A process that already reads has chdb loaded: catch up here. A logging process must not
@@ -100,7 +188,7 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
 
     return {
         "transport": LocalLogTransport(_local_log(settings)),
-        "numbering": LocalFileNumbering(home / "projects"),
+        "numbering": LocalFileNumbering(_home(settings) / "projects"),
         "open_reader": reader,
         "materializer": materialize,
     }

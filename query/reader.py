@@ -139,9 +139,9 @@ class Reader:
             tags = self.tags(internal_id)
             storage = sum(size for _, size in self.artifacts(internal_id).values())
             sizes = self._q(
-                "SELECT (SELECT count() * 16 FROM points_numeric WHERE experiment_id = {e:String}) + "
-                "(SELECT sum(length(y)) + count() * 8 FROM points_text WHERE experiment_id = {e:String}) + "
-                "(SELECT sum(size) FROM points_image WHERE experiment_id = {e:String}) AS channels_size",
+                "SELECT (SELECT count() * 16 FROM points_numeric FINAL WHERE experiment_id = {e:String}) + "
+                "(SELECT sum(length(y)) + count() * 8 FROM points_text FINAL WHERE experiment_id = {e:String}) + "
+                "(SELECT sum(size) FROM points_image FINAL WHERE experiment_id = {e:String}) AS channels_size",
                 e=internal_id,
             )
         channels_size = int(sizes["channels_size"].iloc[0]) if not sizes.empty else 0
@@ -196,6 +196,16 @@ class Reader:
             end = np.where(finished, df["state_ts"], now)
             df = df[(end - df["created"]) >= float(min_running_time)]
         return list(zip(df["short_id"], df["experiment_id"], strict=True))
+
+    def consumer_progress(self, group: str) -> dict[tuple[str, int], int]:
+        """How far a consumer group has materialized each partition (next offset to read)."""
+        with self._reading():
+            df = self._q(
+                "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
+                "WHERE consumer_group = {group:String} GROUP BY topic, partition",
+                group=group,
+            )
+        return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
 
     def owners(self, project: str) -> list[str]:
         with self._reading():
@@ -262,11 +272,11 @@ class Reader:
             )
             sizes = self._q(
                 "SELECT experiment_id, sum(bytes) AS size FROM ("
-                "SELECT experiment_id, count() * 16 AS bytes FROM points_numeric "
+                "SELECT experiment_id, count() * 16 AS bytes FROM points_numeric FINAL "
                 "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id UNION ALL "
-                "SELECT experiment_id, sum(length(y)) + count() * 8 AS bytes FROM points_text "
+                "SELECT experiment_id, sum(length(y)) + count() * 8 AS bytes FROM points_text FINAL "
                 "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id UNION ALL "
-                "SELECT experiment_id, sum(size) AS bytes FROM points_image "
+                "SELECT experiment_id, sum(size) AS bytes FROM points_image FINAL "
                 "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id) GROUP BY experiment_id",
                 ids=wanted,
             )

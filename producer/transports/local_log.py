@@ -249,6 +249,27 @@ class LocalLog:
                 os.fsync(part.write_fd)
                 part.dirty = False
 
+    def drop_segments_before(self, topic: str, partition: int, offset: int) -> int:
+        """Delete whole segments that end at or before ``offset`` (retention of a spool); the
+        active segment is always kept. Returns how many were deleted."""
+        part = self._partition(topic, partition)
+        dropped = 0
+        with part.mutex:
+            fcntl.flock(part.lock_fd, fcntl.LOCK_EX)
+            try:
+                part.refresh()
+                while len(part.bases) > 1 and part.bases[1] <= offset:
+                    base = part.bases.pop(0)
+                    fd = part.read_fds.pop(base, None)
+                    if fd is not None:
+                        part.retired.append(fd)
+                    part.path(base).unlink(missing_ok=True)
+                    dropped += 1
+                part.release_retired()
+            finally:
+                fcntl.flock(part.lock_fd, fcntl.LOCK_UN)
+        return dropped
+
     # --- reading ------------------------------------------------------------------------------
 
     def end_offset(self, topic: str, partition: int) -> int:

@@ -1,0 +1,118 @@
+"""The Kafka source: a consumer-group member (or, for replays, a reader of every partition).
+
+Offsets are committed only through :meth:`KafkaSource.commit`, which the runner calls after the
+sinks hold the data, so a crash or a rebalance replays at most the batch in flight; the
+idempotent sinks absorb it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from expstream.config import Settings
+from expstream.consumers.runner import DeadLetter
+from expstream.consumers.sources.base import Record, Source
+from expstream.exceptions import TransportError
+from expstream.producer.transports.base import TOPICS, Watermark
+from expstream.producer.transports.kafka import DEAD_LETTER, MAX_MESSAGE_BYTES, ensure_topics, kafka_options
+
+__all__ = ["KafkaSource", "kafka_dead_letter"]
+
+
+class KafkaSource(Source):
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Iterable[str] = TOPICS,
+        *,
+        group: str | None = None,
+    ) -> None:
+        """``group`` set: a member of that consumer group. ``group=None``: every partition of the
+        topics is read from the beginning (replay, export), nothing is committed to Kafka."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        self._tp = TopicPartition
+        self.topics = tuple(topics)
+        self.group = group
+        ensure_topics(settings)
+        try:
+            self._consumer = KafkaConsumer(
+                **kafka_options(settings),
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=16 << 20,
+                fetch_max_bytes=64 << 20,
+                max_poll_records=20_000,
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=1_000,
+            )
+            if group is None:
+                partitions = self._all_partitions()
+                self._consumer.assign(partitions)
+                self._consumer.seek_to_beginning(*partitions)
+            else:
+                self._consumer.subscribe(list(self.topics))
+        except Exception as exc:
+            raise TransportError(f"cannot consume from Kafka: {type(exc).__name__}: {exc}") from exc
+
+    def _all_partitions(self) -> list[Any]:
+        return [self._tp(t, p) for t in self.topics for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+
+    def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except Exception as exc:
+            raise TransportError(f"Kafka poll failed: {type(exc).__name__}: {exc}") from exc
+        records: list[Record] = []
+        for tp, messages in batches.items():
+            for m in messages:
+                key = m.key.decode("utf-8", "replace") if m.key is not None else ""
+                records.append(Record(tp.topic, tp.partition, m.offset, m.offset + 1, key, m.value or b""))
+        return records
+
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        assigned = self._consumer.assignment()
+        for (topic, partition), offset in positions.items():
+            tp = self._tp(topic, partition)
+            if tp in assigned:
+                self._consumer.seek(tp, offset)
+
+    def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
+        if self.group is None or not positions:
+            return
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {self._tp(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in positions.items()}
+        try:
+            self._consumer.commit(offsets)
+        except Exception as exc:  # a rebalance took the partition: the next owner replays, sinks absorb it
+            raise TransportError(f"Kafka commit failed: {type(exc).__name__}: {exc}") from exc
+
+    def end_offsets(self) -> Watermark:
+        partitions = list(self._consumer.assignment()) or self._all_partitions()
+        ends: dict[Any, int] = self._consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+def kafka_dead_letter(settings: Settings) -> DeadLetter:
+    """Dead letters to the ``expstream.dead-letter`` topic: the original bytes, where they came
+    from and why, in headers, so nothing is lost and the partition moves on."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**kafka_options(settings), acks="all", max_request_size=MAX_MESSAGE_BYTES)
+
+    def send(record: Record, reason: str) -> None:
+        headers = [
+            ("reason", reason.encode()),
+            ("topic", record.topic.encode()),
+            ("partition", str(record.partition).encode()),
+            ("offset", str(record.offset).encode()),
+        ]
+        producer.send(DEAD_LETTER, key=record.key.encode(), value=record.value, headers=headers).get(timeout=30)
+
+    return send

@@ -1,0 +1,102 @@
+"""Numbering for a fleet: a single-partition Kafka topic is the sequencer.
+
+To get a number a process appends a claim ``(project, run id)`` and reads the topic up to its own
+claim: the claims are totally ordered, so every reader counts the same and each claim gets the
+next number of its project — no gaps, no duplicates, no central server. Claims for a run id that
+already has a number reuse it. A process reads the (small: one message per experiment) topic once,
+then only the claims it has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+from expstream.config import Settings
+from expstream.exceptions import TransportError
+from expstream.producer.numbering.base import Numbering
+from expstream.producer.transports.kafka import ensure_topics, kafka_options
+
+__all__ = ["NUMBERING_TOPIC", "KafkaNumbering"]
+
+NUMBERING_TOPIC = "expstream.numbering"
+
+
+class KafkaNumbering(Numbering):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._offset = 0  # claims before this offset are counted below
+        self._counts: dict[str, int] = {}
+        self._runs: dict[tuple[str, str], int] = {}
+        self._producer: Any = None
+        self._consumer: Any = None
+
+    def _clients(self) -> tuple[Any, Any]:
+        if self._producer is None:
+            from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+            options = kafka_options(self.settings)
+            self._ensure_topic()
+            self._producer = KafkaProducer(**options, acks="all", enable_idempotence=True)
+            self._consumer = KafkaConsumer(**options, enable_auto_commit=False, group_id=None)
+            self._tp = TopicPartition(NUMBERING_TOPIC, 0)
+            self._consumer.assign([self._tp])
+            self._consumer.seek(self._tp, self._offset)
+        return self._producer, self._consumer
+
+    def _ensure_topic(self) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        ensure_topics(self.settings)
+        admin = KafkaAdminClient(**kafka_options(self.settings))
+        try:
+            if NUMBERING_TOPIC not in set(admin.list_topics()):
+                try:
+                    admin.create_topics([NewTopic(NUMBERING_TOPIC, 1, 1)], timeout_ms=10_000)
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            admin.close()
+
+    def next_number(self, project: str) -> int:
+        return self._claim(project, None)[0]
+
+    def number_for_run(self, project: str, run_id: str) -> tuple[int, bool]:
+        return self._claim(project, run_id)
+
+    def _claim(self, project: str, run_id: str | None) -> tuple[int, bool]:
+        nonce = uuid.uuid4().hex
+        claim = json.dumps({"project": project, "run": run_id, "nonce": nonce}).encode()
+        with self._lock:
+            try:
+                producer, consumer = self._clients()
+                mine = producer.send(NUMBERING_TOPIC, key=project.encode(), value=claim).get(timeout=30).offset
+                result: tuple[int, bool] | None = None
+                while self._offset <= mine:
+                    for messages in consumer.poll(timeout_ms=1000).values():
+                        for message in messages:
+                            if message.offset < self._offset:
+                                continue
+                            number, created = self._count(json.loads(message.value))
+                            self._offset = message.offset + 1
+                            if message.offset == mine:
+                                result = (number, created)
+            except Exception as exc:
+                raise TransportError(f"cannot number a new experiment through Kafka: {type(exc).__name__}") from exc
+        assert result is not None
+        return result
+
+    def _count(self, claim: dict[str, Any]) -> tuple[int, bool]:
+        project, run = claim["project"], claim.get("run")
+        if run is not None and (project, run) in self._runs:
+            return self._runs[(project, run)], False
+        number = self._counts.get(project, 0) + 1
+        self._counts[project] = number
+        if run is not None:
+            self._runs[(project, run)] = number
+        return number, True

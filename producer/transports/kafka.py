@@ -1,0 +1,284 @@
+"""The Kafka transport: spool to local disk first, forward to Kafka second.
+
+``send`` appends to a local spool (the same append-only log as the embedded default, under
+``$EXPSTREAM_HOME/spool``) and returns; a forwarder thread ships the spool to Kafka with an
+idempotent ``acks=all`` producer, keyed by experiment so each experiment stays ordered. When Kafka
+is unreachable or slow, events wait in the spool (bounded by ``EXPSTREAM_SPOOL_BYTES``, reported
+in the logs) and drain when it is back — also from the next process that opens the same
+``EXPSTREAM_HOME``, since the spool and its forwarding position live on disk. One process at a
+time forwards a spool (an flock decides); the others only append.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from expstream.config import Settings
+from expstream.exceptions import ConfigurationError, TransportError
+from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
+from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
+
+__all__ = ["DEAD_LETTER", "KafkaTransport", "ensure_topics", "kafka_options"]
+
+log = logging.getLogger("expstream.kafka")
+
+#: undecodable events land here with the reason in a header
+DEAD_LETTER = "expstream.dead-letter"
+#: largest message: a blob chunk plus its envelope
+MAX_MESSAGE_BYTES = 8 << 20
+
+
+def kafka_options(settings: Settings) -> dict[str, Any]:
+    """Connection options shared by producer, consumer and admin client (secrets stay in memory)."""
+    if not settings.kafka:
+        raise ConfigurationError("EXPSTREAM_KAFKA is not set")
+    options: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in settings.kafka.split(",") if s.strip()],
+        "security_protocol": settings.kafka_security_protocol,
+        "client_id": "expstream",
+    }
+    if settings.kafka_ssl_cafile is not None:
+        options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> None:
+    """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions (existing ones are kept)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=10_000)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                name=topic,
+                num_partitions=settings.kafka_partitions,
+                replication_factor=1,
+                topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+            )
+            for topic in topics
+            if topic not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing, timeout_ms=10_000)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+    finally:
+        admin.close()
+
+
+class _ForwardState:
+    """How far the spool has been shipped, and the Kafka offsets it reached (shared on disk)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> tuple[Watermark, Watermark]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}, {}
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot read the spool state {self.path}: {exc}") from exc
+
+        def pairs(items: list[list[Any]]) -> Watermark:
+            return {(str(t), int(p)): int(o) for t, p, o in items}
+
+        return pairs(data.get("spool", [])), pairs(data.get("kafka", []))
+
+    def save(self, spool: Watermark, kafka: Watermark) -> None:
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        body = {
+            "spool": [[t, p, o] for (t, p), o in sorted(spool.items())],
+            "kafka": [[t, p, o] for (t, p), o in sorted(kafka.items())],
+        }
+        tmp.write_text(json.dumps(body))
+        os.replace(tmp, self.path)
+
+
+class KafkaTransport(Transport):
+    """Never blocks the caller on the network; every event reaches Kafka once it is reachable."""
+
+    def __init__(self, settings: Settings, spool_dir: Path, *, producer_options: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.spool_dir = Path(spool_dir)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, 64 << 20)
+        self._spool_writer = LocalLogTransport(self.spool)
+        self._state = _ForwardState(self.spool_dir / "forwarded.json")
+        self._options = kafka_options(settings)
+        self._producer_options = producer_options or {}
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._closed = False
+        self._producer: Any = None
+        self._down_since: float | None = None
+        self._lock_fd = os.open(self.spool_dir / "forwarder.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self._thread = threading.Thread(target=self._run, name="expstream-kafka-forwarder", daemon=True)
+        self._thread.start()
+
+    # --- the Transport port ------------------------------------------------------------------
+
+    def send(self, topic: str, key: str, messages: Sequence[bytes]) -> None:
+        self._wait_for_spool_room()
+        self._spool_writer.send(topic, key, messages)
+        self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> Watermark:
+        """Durable in Kafka: waits until the forwarder shipped everything spooled so far."""
+        target = self._spool_writer.flush()
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._progress:
+            while True:
+                shipped, kafka = self._state.load()
+                if all(shipped.get(tp, 0) >= end for tp, end in target.items()):
+                    return kafka
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(
+                        f"events are spooled in {self.spool_dir} but not yet in Kafka; they will be "
+                        "delivered when Kafka is reachable, also by the next process using this EXPSTREAM_HOME"
+                    )
+                self._progress.wait(0.05 if left is None else min(0.05, left))
+
+    def close(self) -> None:
+        """Ship what can be shipped within 10 s; the rest stays spooled for the next process."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout=10.0)
+        except TimeoutError as exc:
+            log.warning("%s", exc)
+        finally:
+            self._closed = True
+            self._wake.set()
+            self._thread.join(timeout=5)
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+            os.close(self._lock_fd)
+
+    # --- the forwarder -----------------------------------------------------------------------
+
+    def spooled_bytes(self) -> int:
+        shipped, _ = self._state.load()
+        return sum(
+            max(0, self.spool.end_offset(t, p) - shipped.get((t, p), 0))
+            for t in (EVENTS, BLOBS)
+            for p in range(self.spool.partitions)
+        )
+
+    def _wait_for_spool_room(self) -> None:
+        warned = False
+        while self.spooled_bytes() > self.settings.spool_bytes and not self._closed:
+            if not warned:
+                log.warning(
+                    "expstream spool %s is full (EXPSTREAM_SPOOL_BYTES=%d): logging waits until Kafka takes events",
+                    self.spool_dir,
+                    self.settings.spool_bytes,
+                )
+                warned = True
+            self._wake.set()
+            time.sleep(0.1)
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._closed:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another process forwards this spool
+            try:
+                while self._forward_batch():
+                    pass
+                if self._down_since is not None:
+                    log.warning("Kafka is reachable again; spooled events delivered")
+                    self._down_since = None
+                backoff = 0.1
+            except Exception as exc:  # Kafka down or slow: keep everything spooled and retry
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    log.warning("Kafka unreachable (%s): events are spooled in %s", type(exc).__name__, self.spool_dir)
+                self._reset_producer()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _producer_instance(self) -> Any:
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            ensure_topics(self.settings)
+            options = {
+                "acks": "all",
+                "enable_idempotence": True,
+                "compression_type": None
+                if self.settings.kafka_compression == "none"
+                else self.settings.kafka_compression,
+                "linger_ms": 5,
+                "batch_size": 1 << 20,
+                "max_request_size": MAX_MESSAGE_BYTES,
+                "request_timeout_ms": 10_000,
+                "delivery_timeout_ms": 30_000,
+            }
+            options.update(self._producer_options)
+            self._producer = KafkaProducer(**self._options, **options)
+        return self._producer
+
+    def _reset_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:
+                pass
+
+    def _forward_batch(self, max_records: int = 5_000) -> bool:
+        """Ship one batch from every spool partition; True when anything was shipped."""
+        shipped, kafka = self._state.load()
+        producer = None
+        futures = []
+        moved: Watermark = {}
+        for topic in (EVENTS, BLOBS):
+            for partition in range(self.spool.partitions):
+                start = shipped.get((topic, partition), 0)
+                records = self.spool.read(topic, partition, start, max_records=max_records)
+                if not records:
+                    continue
+                producer = producer or self._producer_instance()
+                for record in records:
+                    futures.append(producer.send(topic, key=record.key.encode(), value=record.value))
+                moved[(topic, partition)] = records[-1].next_offset
+        if not futures:
+            return False
+        producer.flush(timeout=30)
+        for future in futures:
+            meta = future.get(timeout=30)  # raises if the batch was not acknowledged
+            tp = (meta.topic, meta.partition)
+            kafka[tp] = max(kafka.get(tp, 0), meta.offset + 1)
+        shipped.update(moved)
+        self._state.save(shipped, kafka)
+        for (topic, partition), offset in moved.items():
+            self.spool.drop_segments_before(topic, partition, offset)
+        with self._progress:
+            self._progress.notify_all()
+        return True
