@@ -60,7 +60,8 @@ class _Version:
 
 
 def _fingerprint(parsed: Any) -> bytes:
-    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))[::-1]
+    # fastavro gives the bytes in the order the spec puts them on the wire: little-endian
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
 class Registry:
