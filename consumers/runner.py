@@ -103,7 +103,7 @@ class Runner:
                 for r in records:
                     positions[(r.topic, r.partition)] = r.next_offset
                 if self._on_progress is not None:
-                    self._on_progress(len(records))
+                    self._on_progress(sum(positions.values()))
         return applied
 
     def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:

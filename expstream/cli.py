@@ -37,6 +37,82 @@ def consume(once: bool) -> None:
 
 
 @main.command()
+@click.option("--clickhouse", "clickhouse_url", help="Target ClickHouse URL (a fresh database).")
+@click.option("--s3", "s3_url", help="Target S3 URL (a fresh bucket).")
+@click.option("--into", "into", type=click.Path(file_okay=False), help="Embedded target folder (fresh chdb + objects).")
+def replay(clickhouse_url: str | None, s3_url: str | None, into: str | None) -> None:
+    """Rebuild tables and objects from the start of the event stream into a fresh target."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from expstream.consumers.replay import replay as run_replay
+    from expstream.consumers.replay import source_from_start
+
+    settings = load_settings()
+    if clickhouse_url and s3_url:
+        from expstream.consumers.sinks.clickhouse import ClickHouseTables
+        from expstream.consumers.sinks.s3 import S3ObjectStore
+
+        tables, objects = ClickHouseTables.from_url(clickhouse_url), S3ObjectStore.from_url(s3_url)
+    elif into and not (clickhouse_url or s3_url):
+        from expstream.consumers.sinks.chdb import ChdbTables
+        from expstream.consumers.sinks.localfs import LocalFolderStore
+
+        tables, objects = ChdbTables(Path(into) / "chdb"), LocalFolderStore(Path(into) / "objects")
+    else:
+        raise click.UsageError("give --clickhouse and --s3 (cluster), or --into DIR (embedded)")
+    source = source_from_start(settings)
+    group = settings.consumer_group if settings.distributed else "embedded"
+    with tqdm(desc="replay", unit="" if settings.distributed else "B", unit_scale=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total or None
+            bar.n = done
+            bar.refresh()
+
+        applied = run_replay(source, tables, objects, group=group, on_progress=progress)
+    source.close()
+    click.echo(f"replayed {applied} events")
+
+
+@main.command()
+@click.argument("experiment")
+@click.option("--project", required=True, help="Project of the experiment, namespace/name.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Avro file to write.")
+def export(experiment: str, project: str, output: str) -> None:
+    """Write one EXPERIMENT's event stream (by short id, e.g. SAN-3) to an Avro file."""
+    from expstream.consumers.replay import export_experiment, source_from_start
+    from expstream.wiring import open_reader
+
+    settings = load_settings()
+    found = dict(open_reader(settings).find_experiments(project, ids=[experiment], now=0.0))
+    if experiment not in found:
+        raise click.ClickException(f"no experiment {experiment} in {project}")
+    source = source_from_start(settings)
+    with open(output, "wb") as out:
+        count = export_experiment(source, found[experiment], out)
+    source.close()
+    click.echo(f"exported {count} events of {experiment} to {output}")
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--project", help="Target project (default: the experiment's own).")
+def import_(file: str, project: str | None) -> None:
+    """Send an exported experiment into this installation (renumbered in the target project)."""
+    from pathlib import Path
+
+    from expstream.backend import HostedNeptuneBackend
+    from expstream.transfer import import_experiment
+
+    backend = HostedNeptuneBackend(settings=load_settings())
+    short_id = import_experiment(backend, Path(file), project)
+    backend.writer.close()
+    click.echo(f"imported as {short_id}")
+
+
+@main.command()
 @click.argument("query")
 @click.option("--format", "fmt", default="pretty", type=click.Choice(["pretty", "csv", "json"]))
 def sql(query: str, fmt: str) -> None:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle to verify the brokers")
+    kafka_topic_prefix: str = Field(
+        default="expstream", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="topics are <prefix>.events, ..."
+    )
     kafka_partitions: int = Field(default=12, ge=1, description="partitions of topics expstream creates")
     kafka_compression: str = Field(default="gzip", description="gzip or none (lz4, zstd need extras)")
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")

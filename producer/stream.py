@@ -78,7 +78,10 @@ class ExperimentStream:
         self._pending: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._drain_lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
+        #: takes no more points (finished experiment); tag, property and artifact events still go out
         self.closed = False
+        #: takes nothing at all (a forked child's inherited copy)
+        self.abandoned = False
         #: send heartbeats while running (legacy ``run_monitoring_thread``)
         self.heartbeats = True
 
@@ -252,7 +255,7 @@ class ExperimentStream:
 
     def add_event(self, kind: str, fields: dict[str, Any], topic: str = EVENTS) -> None:
         """Queue a non-point event; its header (and place in the order) is fixed now."""
-        if self.closed:
+        if self.abandoned:
             return
         record = dict(fields)
         record["header"] = self.origin.header(self.experiment_id)
@@ -276,6 +279,7 @@ class ExperimentStream:
 
     def abandon(self) -> None:
         """Drop everything buffered and take nothing more (the copy a forked child inherited)."""
+        self.abandoned = True
         self.close()
         self._drain_lock = threading.Lock()
         self._pending.clear()

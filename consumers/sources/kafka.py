@@ -10,12 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kafka import ConsumerRebalanceListener
+
 from expstream.config import Settings
 from expstream.consumers.runner import DeadLetter
 from expstream.consumers.sources.base import Record, Source
 from expstream.exceptions import TransportError
 from expstream.producer.transports.base import TOPICS, Watermark
-from expstream.producer.transports.kafka import DEAD_LETTER, MAX_MESSAGE_BYTES, ensure_topics, kafka_options
+from expstream.producer.transports.kafka import (
+    DEAD_LETTER,
+    MAX_MESSAGE_BYTES,
+    ensure_topics,
+    kafka_options,
+    logical_topic,
+    physical_topic,
+)
 
 __all__ = ["KafkaSource", "kafka_dead_letter"]
 
@@ -33,7 +42,9 @@ class KafkaSource(Source):
         from kafka import KafkaConsumer, TopicPartition
 
         self._tp = TopicPartition
-        self.topics = tuple(topics)
+        self._pending_seeks: dict[Any, int] = {}
+        self.settings = settings
+        self.topics = tuple(physical_topic(settings, t) for t in topics)
         self.group = group
         ensure_topics(settings)
         try:
@@ -53,7 +64,7 @@ class KafkaSource(Source):
                 self._consumer.assign(partitions)
                 self._consumer.seek_to_beginning(*partitions)
             else:
-                self._consumer.subscribe(list(self.topics))
+                self._consumer.subscribe(list(self.topics), listener=_SeekOnAssign(self))
         except Exception as exc:
             raise TransportError(f"cannot consume from Kafka: {type(exc).__name__}: {exc}") from exc
 
@@ -67,24 +78,30 @@ class KafkaSource(Source):
             raise TransportError(f"Kafka poll failed: {type(exc).__name__}: {exc}") from exc
         records: list[Record] = []
         for tp, messages in batches.items():
+            topic = logical_topic(self.settings, tp.topic)
             for m in messages:
                 key = m.key.decode("utf-8", "replace") if m.key is not None else ""
-                records.append(Record(tp.topic, tp.partition, m.offset, m.offset + 1, key, m.value or b""))
+                records.append(Record(topic, tp.partition, m.offset, m.offset + 1, key, m.value or b""))
         return records
 
     def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Seek assigned partitions now; others when the group assigns them to this member."""
         assigned = self._consumer.assignment()
         for (topic, partition), offset in positions.items():
-            tp = self._tp(topic, partition)
+            tp = self._tp(physical_topic(self.settings, topic), partition)
             if tp in assigned:
                 self._consumer.seek(tp, offset)
+            else:
+                self._pending_seeks[tp] = offset
 
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
         if self.group is None or not positions:
             return
         from kafka.structs import OffsetAndMetadata
 
-        offsets = {self._tp(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in positions.items()}
+        offsets = {}
+        for (topic, partition), offset in positions.items():
+            offsets[self._tp(physical_topic(self.settings, topic), partition)] = OffsetAndMetadata(offset, "", -1)
         try:
             self._consumer.commit(offsets)
         except Exception as exc:  # a rebalance took the partition: the next owner replays, sinks absorb it
@@ -93,10 +110,26 @@ class KafkaSource(Source):
     def end_offsets(self) -> Watermark:
         partitions = list(self._consumer.assignment()) or self._all_partitions()
         ends: dict[Any, int] = self._consumer.end_offsets(partitions)
-        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+        return {(logical_topic(self.settings, tp.topic), tp.partition): int(offset) for tp, offset in ends.items()}
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class _SeekOnAssign(ConsumerRebalanceListener):
+    """Applies seeks asked for before the group assigned the partition to this member."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:
+            offset = self.source._pending_seeks.pop(tp, None)
+            if offset is not None:
+                self.source._consumer.seek(tp, offset)
 
 
 def kafka_dead_letter(settings: Settings) -> DeadLetter:
@@ -113,6 +146,7 @@ def kafka_dead_letter(settings: Settings) -> DeadLetter:
             ("partition", str(record.partition).encode()),
             ("offset", str(record.offset).encode()),
         ]
-        producer.send(DEAD_LETTER, key=record.key.encode(), value=record.value, headers=headers).get(timeout=30)
+        topic = physical_topic(settings, DEAD_LETTER)
+        producer.send(topic, key=record.key.encode(), value=record.value, headers=headers).get(timeout=30)
 
     return send

@@ -1,7 +1,7 @@
 """Transport and source of each adapter, opened together: what the contract tests run over.
 
-To add an adapter (Kafka), write an opener and list it in ``_OPENERS``; every contract test then
-runs against it too.
+To add an adapter, write an opener and list it in ``_OPENERS``; every contract test then runs
+against it too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from expstream.producer.transports.base import Transport
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 from expstream.producer.transports.memory import MemoryLog, MemoryTransport
 
-__all__ = ["ADAPTERS", "SourceFactory", "open_pair"]
+__all__ = ["ADAPTERS", "NEEDS_SERVICES", "SourceFactory", "open_pair"]
 
 
 class SourceFactory(Protocol):
@@ -44,10 +44,31 @@ def _open_local_log(folder: Path, partitions: int) -> tuple[Transport, SourceFac
     return LocalLogTransport(LocalLog(root, partitions)), source
 
 
+def _open_kafka(folder: Path, partitions: int) -> tuple[Transport, SourceFactory]:
+    """Kafka of ``EXPSTREAM_KAFKA``, with topics of a fresh prefix so every pair starts empty."""
+    import uuid
+
+    from expstream.config import load_settings
+    from expstream.consumers.sources.kafka import KafkaSource
+    from expstream.producer.transports.kafka import KafkaTransport
+
+    settings = load_settings(
+        home=Path(folder), kafka_partitions=partitions, kafka_topic_prefix=f"contract-{uuid.uuid4().hex[:12]}"
+    )
+
+    def source(group: str = "default") -> Source:
+        return KafkaSource(settings, group=group)
+
+    return KafkaTransport(settings, Path(folder) / "spool"), source
+
+
 _OPENERS: dict[str, Callable[[Path, int], tuple[Transport, SourceFactory]]] = {
     "memory": _open_memory,
     "local_log": _open_local_log,
+    "kafka": _open_kafka,
 }
+#: adapters that need a service running (tests start it first)
+NEEDS_SERVICES = frozenset({"kafka"})
 ADAPTERS = tuple(_OPENERS)
 
 

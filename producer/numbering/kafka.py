@@ -17,7 +17,7 @@ from typing import Any
 from expstream.config import Settings
 from expstream.exceptions import TransportError
 from expstream.producer.numbering.base import Numbering
-from expstream.producer.transports.kafka import ensure_topics, kafka_options
+from expstream.producer.transports.kafka import ensure_topics, kafka_options, physical_topic
 
 __all__ = ["NUMBERING_TOPIC", "KafkaNumbering"]
 
@@ -42,7 +42,8 @@ class KafkaNumbering(Numbering):
             self._ensure_topic()
             self._producer = KafkaProducer(**options, acks="all", enable_idempotence=True)
             self._consumer = KafkaConsumer(**options, enable_auto_commit=False, group_id=None)
-            self._tp = TopicPartition(NUMBERING_TOPIC, 0)
+            self._topic = physical_topic(self.settings, NUMBERING_TOPIC)
+            self._tp = TopicPartition(self._topic, 0)
             self._consumer.assign([self._tp])
             self._consumer.seek(self._tp, self._offset)
         return self._producer, self._consumer
@@ -55,9 +56,10 @@ class KafkaNumbering(Numbering):
         ensure_topics(self.settings)
         admin = KafkaAdminClient(**kafka_options(self.settings))
         try:
-            if NUMBERING_TOPIC not in set(admin.list_topics()):
+            topic = physical_topic(self.settings, NUMBERING_TOPIC)
+            if topic not in set(admin.list_topics()):
                 try:
-                    admin.create_topics([NewTopic(NUMBERING_TOPIC, 1, 1)], timeout_ms=10_000)
+                    admin.create_topics([NewTopic(topic, 1, 1)], timeout_ms=10_000)
                 except TopicAlreadyExistsError:
                     pass
         finally:
@@ -75,7 +77,7 @@ class KafkaNumbering(Numbering):
         with self._lock:
             try:
                 producer, consumer = self._clients()
-                mine = producer.send(NUMBERING_TOPIC, key=project.encode(), value=claim).get(timeout=30).offset
+                mine = producer.send(self._topic, key=project.encode(), value=claim).get(timeout=30).offset
                 result: tuple[int, bool] | None = None
                 while self._offset <= mine:
                     for messages in consumer.poll(timeout_ms=1000).values():

@@ -26,7 +26,7 @@ from expstream.exceptions import ConfigurationError, TransportError
 from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 
-__all__ = ["DEAD_LETTER", "KafkaTransport", "ensure_topics", "kafka_options"]
+__all__ = ["DEAD_LETTER", "KafkaTransport", "ensure_topics", "kafka_options", "logical_topic", "physical_topic"]
 
 log = logging.getLogger("expstream.kafka")
 
@@ -34,6 +34,15 @@ log = logging.getLogger("expstream.kafka")
 DEAD_LETTER = "expstream.dead-letter"
 #: largest message: a blob chunk plus its envelope
 MAX_MESSAGE_BYTES = 8 << 20
+
+
+def physical_topic(settings: Settings, logical: str) -> str:
+    """``expstream.events`` → ``<EXPSTREAM_KAFKA_TOPIC_PREFIX>.events``: several installations can share a cluster."""
+    return settings.kafka_topic_prefix + logical.removeprefix("expstream")
+
+
+def logical_topic(settings: Settings, physical: str) -> str:
+    return "expstream" + physical.removeprefix(settings.kafka_topic_prefix)
 
 
 def kafka_options(settings: Settings) -> dict[str, Any]:
@@ -66,13 +75,13 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
         existing = set(admin.list_topics())
         missing = [
             NewTopic(
-                name=topic,
+                name=physical_topic(settings, topic),
                 num_partitions=settings.kafka_partitions,
                 replication_factor=1,
                 topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
             )
             for topic in topics
-            if topic not in existing
+            if physical_topic(settings, topic) not in existing
         ]
         if missing:
             try:
@@ -266,14 +275,16 @@ class KafkaTransport(Transport):
                     continue
                 producer = producer or self._producer_instance()
                 for record in records:
-                    futures.append(producer.send(topic, key=record.key.encode(), value=record.value))
+                    futures.append(
+                        producer.send(physical_topic(self.settings, topic), key=record.key.encode(), value=record.value)
+                    )
                 moved[(topic, partition)] = records[-1].next_offset
         if not futures:
             return False
         producer.flush(timeout=30)
         for future in futures:
             meta = future.get(timeout=30)  # raises if the batch was not acknowledged
-            tp = (meta.topic, meta.partition)
+            tp = (logical_topic(self.settings, meta.topic), meta.partition)
             kafka[tp] = max(kafka.get(tp, 0), meta.offset + 1)
         shipped.update(moved)
         self._state.save(shipped, kafka)

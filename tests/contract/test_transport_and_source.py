@@ -16,14 +16,18 @@ from pathlib import Path
 import pytest
 
 from expstream.consumers.sources.base import Record, Source
-from expstream.consumers.sources.pairs import ADAPTERS, SourceFactory, open_pair
+from expstream.consumers.sources.pairs import ADAPTERS, NEEDS_SERVICES, SourceFactory, open_pair
 from expstream.producer.transports.base import BLOBS, EVENTS, TOPICS, Transport
 
 PARTITIONS = 4
 
 
 @pytest.fixture(params=ADAPTERS)
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Transport, SourceFactory]]:
+def pair(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Transport, SourceFactory]]:
+    if request.param in NEEDS_SERVICES:
+        monkeypatch.setenv("EXPSTREAM_KAFKA", request.getfixturevalue("services")["env"]["EXPSTREAM_KAFKA"])
     transport, sources = open_pair(request.param, tmp_path, partitions=PARTITIONS)
     yield transport, sources
     transport.close()
