@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from expstream.exceptions import (
     ChannelDoesNotExist,
+    ExperimentNotFound,
     ExperimentValidationError,
     FileNotFound,
 )
@@ -121,11 +122,27 @@ class Experiment:
         if stream is None:
             with self._lock:
                 if self._stream is None:
+                    self._learn_finished_state()
                     self._stream = self._backend.writer.open_stream(self._internal_id)
                     if self._finished_state is not None:
                         self._stream.close()
                 stream = self._stream
         return stream
+
+    def _learn_finished_state(self) -> None:
+        """An experiment this object did not create (``get_experiments``) may be finished already.
+
+        Finished states are final (§10) and a finished experiment records no points (D11), so
+        before its first write such an object asks the query side for the state.
+        """
+        if self._local is not None or self._finished_state is not None:
+            return
+        try:
+            state = str(self._row()["state"])
+        except ExperimentNotFound:
+            return
+        if state in ("succeeded", "failed", "aborted"):
+            self._finished_state = state
 
     def log_metric(self, log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
         """Append a numeric point; ``log_metric('loss', 0.5)`` or ``log_metric('loss', step, 0.5)``."""
@@ -157,8 +174,8 @@ class Experiment:
     ) -> None:
         """Append an image: a path, PIL image, matplotlib figure or numpy array (stored as PNG)."""
         stream = self._stream or self._writable()
-        ch = stream.channel(log_name, IMAGE)
-        if ch is None:
+        ch = stream.image.get(log_name)
+        if ch is None and not stream.accepts(log_name, IMAGE):
             return
         px, value = resolve_x(x, y)
         ts = time.time() if timestamp is None else to_float(timestamp, "float (Unix time)")
@@ -172,6 +189,10 @@ class Experiment:
         if problem is not None:
             log.warning("Image not logged to %r: %s", log_name, problem)
             return
+        if ch is None:  # created only now that the image is valid: a rejected call leaves no log behind
+            ch = stream.channel(log_name, IMAGE)
+            if ch is None:
+                return
         sha256, size = blobs.send_bytes(self._backend.writer, stream, data, self._backend.settings.chunk_bytes)
         stream.append_image(ch, px, ts, image_name, description, sha256, size)
 
@@ -297,6 +318,8 @@ class Experiment:
 
     def _finish(self, state: str, traceback_text: str | None) -> None:
         with self._lock:
+            if self._stream is None:
+                self._learn_finished_state()
             if self._finished_state is not None:
                 return
             stream = self._writable()
@@ -312,6 +335,9 @@ class Experiment:
             stream.close()
             self._backend.writer.detach(stream)
             self._backend.writer.flush()
+            # later tag, property and artifact changes go through a fresh (closed) stream: the
+            # detached one is never drained again, so anything queued on it would be lost
+            self._stream = None
         self._project._forget(self)
 
     def __enter__(self) -> Experiment:

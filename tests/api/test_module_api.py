@@ -41,7 +41,9 @@ def test_init_with_argument_sets_both_globals(home: Path) -> None:
 
 
 @pytest.mark.parametrize("variable", ["NEPTUNE_PROJECT", "EXPSTREAM_PROJECT"])
-def test_init_reads_the_project_from_the_environment(home: Path, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+def test_init_reads_the_project_from_the_environment(
+    home: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
     monkeypatch.setenv(variable, "team/from-env")
     project = neptune.init()
     assert project.full_id == "team/from-env"
