@@ -126,8 +126,20 @@ class Experiment:
                     self._stream = self._backend.writer.open_stream(self._internal_id)
                     if self._finished_state is not None:
                         self._stream.close()
+                    elif self._local is None:
+                        self._continue_channels(self._stream)
                 stream = self._stream
         return stream
+
+    def _continue_channels(self, stream: ExperimentStream) -> None:
+        """A looked-up experiment continues its logs: same type and generation, auto x after the last."""
+        for info in self._backend.reader.channels(self._internal_id):
+            ch = stream.channel(info.name, info.channelType)
+            if ch is not None:
+                ch.generation = info.generation
+                if info.lastX is not None:
+                    ch.last_x = info.lastX
+                    ch.next_x = info.lastX + 1.0
 
     def _learn_finished_state(self) -> None:
         """An experiment this object did not create (``get_experiments``) may be finished already.

@@ -8,8 +8,8 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from expstream.backend import Backend, HostedNeptuneBackend
-from expstream.exceptions import NeptuneIncorrectProjectQualifiedNameException, ProjectNotFound
+from expstream.backend import Backend, HostedNeptuneBackend, OfflineBackend
+from expstream.exceptions import NamespaceNotFound, NeptuneIncorrectProjectQualifiedNameException, ProjectNotFound
 
 __all__ = ["Session", "parse_project_name"]
 
@@ -45,4 +45,6 @@ class Session:
     def get_projects(self, namespace: str) -> OrderedDict[str, Any]:
         """Projects of ``namespace`` that have experiments."""
         names = self._backend.list_projects(namespace)
+        if not names and not isinstance(self._backend, OfflineBackend):
+            raise NamespaceNotFound(namespace)
         return OrderedDict((full, self.get_project(full)) for full in names)

@@ -270,12 +270,6 @@ def test_looked_up_running_experiment_can_be_stopped(three: list[Experiment], sy
     assert running.get_numeric_channels_values("m")["m"].tolist() == [1.0]
 
 
-@pytest.mark.xfail(
-    reason="a looked-up experiment's stream starts every log at x = 0 again, so its automatic x overwrites "
-    "the points already logged (legacy: the server assigned last x + 1); seeding x from the query side is a "
-    "design question with several writers (run_id, eventual consistency)",
-    strict=True,
-)
 def test_looked_up_experiment_continues_automatic_x(project: Project, sync: Callable[..., None]) -> None:
     exp = project.create_experiment(upload_source_files=[])
     exp.log_metric("m", 1.0)
@@ -326,11 +320,6 @@ def test_session_get_project_and_get_projects(backend: StreamBackend, sync: Call
         experiment.stop()
 
 
-@pytest.mark.xfail(
-    reason="spec §5: get_projects of an unknown namespace raises NamespaceNotFound; Session.get_projects "
-    "returns an empty OrderedDict (projects exist implicitly here, so what 'unknown' means is a design call)",
-    strict=True,
-)
 def test_session_get_projects_of_an_unknown_namespace(backend: StreamBackend, sync: Callable[..., None]) -> None:
     session = Session(backend=backend)
     experiment = session.get_project("acme/sandbox").create_experiment(upload_source_files=[])
