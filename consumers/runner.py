@@ -18,7 +18,7 @@ from expstream import schemas
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sources.base import Record, Source
-from expstream.exceptions import EventDecodeError
+from expstream.exceptions import EventDecodeError, ExpstreamIOError
 from expstream.producer.transports.base import Watermark
 
 __all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix"]
@@ -106,17 +106,42 @@ class Runner:
                     self._on_progress(sum(positions.values()))
         return applied
 
-    def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
-        """Materialize continuously until ``stop`` is set."""
+    def run(self, stop: threading.Event, poll_timeout: float = 0.5, max_backoff: float = 10.0) -> None:
+        """Materialize continuously until ``stop`` is set.
+
+        When a sink or the source fails (ClickHouse down, a rebalance in the middle of a commit),
+        the batch is rewound and retried with exponential backoff: lag grows, nothing is lost.
+        """
+        backoff = 0.2
         while not stop.is_set():
-            with self.tables.hold():
-                if self.resume_from_tables:
-                    self._resume()
-                records = self.source.poll(self.max_records, timeout=poll_timeout)
-                if records:
-                    self.process(records)
+            records: list[Record] = []
+            try:
+                with self.tables.hold():
+                    if self.resume_from_tables:
+                        self._resume()
+                    records = self.source.poll(self.max_records, timeout=poll_timeout)
+                    if records:
+                        self.process(records)
+                backoff = 0.2
+            except ExpstreamIOError as exc:
+                log.warning("Materializing failed, retrying in %.1f s: %s", backoff, exc)
+                self._rewind(records)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
             if not records:
                 time.sleep(0.05)
+
+    def _rewind(self, records: list[Record]) -> None:
+        """Seek back to the first record of a failed batch, so that it is read again."""
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            first.setdefault((r.topic, r.partition), r.offset)
+        if first:
+            try:
+                self.source.seek(first)
+            except ExpstreamIOError as exc:  # the partition moved to another member: it replays there
+                log.warning("Could not rewind after a failed batch: %s", exc)
 
     def progress(self) -> Watermark:
         df = self.tables.query_df(

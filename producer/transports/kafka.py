@@ -138,6 +138,8 @@ class KafkaTransport(Transport):
         self._closed = False
         self._producer: Any = None
         self._down_since: float | None = None
+        #: uncompressed message bytes this process shipped (Avro events as on the wire)
+        self.forwarded_bytes = 0
         self._lock_fd = os.open(self.spool_dir / "forwarder.lock", os.O_RDWR | os.O_CREAT, 0o644)
         self._thread = threading.Thread(target=self._run, name="expstream-kafka-forwarder", daemon=True)
         self._thread.start()
@@ -275,6 +277,7 @@ class KafkaTransport(Transport):
                     continue
                 producer = producer or self._producer_instance()
                 for record in records:
+                    self.forwarded_bytes += len(record.value)
                     futures.append(
                         producer.send(physical_topic(self.settings, topic), key=record.key.encode(), value=record.value)
                     )

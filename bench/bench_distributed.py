@@ -1,0 +1,149 @@
+"""Distributed ingest: logged → Kafka → consumer service(s) → visible in ClickHouse.
+
+    python bench/bench_distributed.py [--points 3000000] [--consumers 1] [--channels 10]
+
+Starts Kafka, ClickHouse and S3 with deploy/services/provision.py (or uses EXPSTREAM_KAFKA /
+EXPSTREAM_CLICKHOUSE / EXPSTREAM_S3 if set), runs ``expstream consume`` processes, logs the points
+from this process as fast as it can, and reports: sustained end-to-end throughput (first log call →
+last point visible in ClickHouse), freshness (a probe metric logged every 100 ms, timed until a query
+sees it: p50 / p99), and bytes per point in the spool (Avro, uncompressed), on the broker (after
+compression) and in ClickHouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _provision():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("provision", ROOT / "deploy" / "services" / "provision.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--points", type=int, default=3_000_000)
+    parser.add_argument("--consumers", type=int, default=1)
+    parser.add_argument("--channels", type=int, default=10)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="expstream-bench-dist-"))
+    provision, state_path, broker_dir = None, folder / "services.json", None
+    if not os.environ.get("EXPSTREAM_KAFKA"):
+        provision = _provision()
+        provision.install()
+        state = provision.start(None, state_path)
+        os.environ.update(state["env"])
+        broker_dir = Path(state["services"]["kafka"]["data_dir"])
+    tag = uuid.uuid4().hex[:8]
+    os.environ.update(
+        EXPSTREAM_HOME=str(folder / "home"),
+        EXPSTREAM_KAFKA_TOPIC_PREFIX=f"bench{tag}",
+        EXPSTREAM_CONSUMER_GROUP=f"bench{tag}",
+    )
+    consumers = [
+        subprocess.Popen([sys.executable, "-m", "expstream", "consume"], stderr=subprocess.DEVNULL)
+        for _ in range(args.consumers)
+    ]
+    try:
+        import expstream
+
+        expstream.init("bench/distributed")
+        exp = expstream.create_experiment(
+            "ingest", upload_source_files=[], send_hardware_metrics=False, upload_stdout=False, upload_stderr=False
+        )
+        reader = exp._backend.reader
+        tables = reader.tables
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:  # log a timestamp every 100 ms
+            while not stop.is_set():
+                exp.log_metric("probe", time.time())
+                time.sleep(0.1)
+
+        def watch() -> None:  # time until each probe point is visible to a query
+            seen = -1.0
+            while not stop.is_set() or seen < 0:
+                df = tables.query_df(
+                    "SELECT x, y FROM points_numeric WHERE experiment_id = {e:String} AND channel = 'probe' "
+                    "AND x > {seen:Float64} ORDER BY x",
+                    {"e": exp.internal_id, "seen": seen},
+                )
+                now = time.time()
+                for x, y in zip(df["x"], df["y"], strict=True):
+                    latencies.append(now - float(y))
+                    seen = max(seen, float(x))
+                time.sleep(0.05)
+                if stop.is_set():
+                    break
+
+        threading.Thread(target=probe, daemon=True).start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        names = [f"metric_{c}" for c in range(args.channels)]
+        per_channel = args.points // args.channels
+        start = time.perf_counter()
+        log = exp.log_metric
+        for i in range(per_channel):
+            for name in names:
+                log(name, i * 0.001)
+        logged = time.perf_counter()
+        watermark = exp._backend.writer.flush()
+        exp._backend.materialize(watermark, 600)
+        visible = time.perf_counter()
+        stop.set()
+        watcher.join(timeout=5)
+        total = per_channel * args.channels
+        counted = tables.query_df(
+            "SELECT count() AS n FROM points_numeric WHERE experiment_id = {e:String} AND channel != 'probe'",
+            {"e": exp.internal_id},
+        )
+        assert int(counted["n"].iloc[0]) >= total
+        stored = tables.query_df(
+            "SELECT sum(bytes) AS b, sum(rows) AS r FROM system.parts WHERE active AND table = 'points_numeric' "
+            "AND database = currentDatabase()"
+        )
+        wire_bytes = getattr(exp._backend.writer.transport, "forwarded_bytes", 0)
+        print(f"{total:,} points, {args.consumers} consumer(s), {args.channels} channels")
+        print(f"  logging loop: {logged - start:.2f} s ({total / (logged - start):,.0f} points/s)")
+        print(f"  end to end (first log → all visible in ClickHouse): {visible - start:.2f} s "
+              f"= {total / (visible - start):,.0f} points/s")  # fmt: skip
+        if latencies:
+            q = statistics.quantiles(latencies, n=100)
+            print(f"  freshness over {len(latencies)} probes: p50 {q[49]:.2f} s, p99 {q[98]:.2f} s")
+        print(f"  bytes per point in ClickHouse: {float(stored['b'].iloc[0]) / max(float(stored['r'].iloc[0]), 1):.1f}")
+        if wire_bytes:
+            print(f"  bytes per point on the wire (Avro messages before compression): {wire_bytes / total:.1f}")
+        if broker_dir is not None:
+            print(f"  broker log bytes per point (compressed, whole broker): {_du(broker_dir) / total:.1f}")
+        exp.stop()
+    finally:
+        for c in consumers:
+            c.terminate()
+        for c in consumers:
+            c.wait(timeout=30)
+        if provision is not None:
+            provision.stop(None, state_path)
+
+
+if __name__ == "__main__":
+    main()
