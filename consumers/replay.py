@@ -73,6 +73,7 @@ def replay(
     tables.ensure_schema()
     end = source.end_offsets()
     total = sum(end.values())
+
     def progress(position: int) -> None:
         if on_progress is not None:
             on_progress(position, total)

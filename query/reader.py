@@ -110,13 +110,15 @@ class Reader:
 
     def _experiments(self, where: str, **params: Any) -> pd.DataFrame:
         return self._q(
-            "SELECT e.experiment_id AS experiment_id, e.short_id AS short_id, e.number AS number, e.name AS name, "
-            "e.description AS description, e.owner AS owner, e.hostname AS hostname, e.created AS created, "
-            "e.project AS project, s.state AS state, s.state_ts AS state_ts, b.heartbeat AS heartbeat "
+            # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
+            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+            "state, state_ts, heartbeat FROM ("
+            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+            "state, state_ts "
             "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
             f"FROM experiments FINAL WHERE {where}) AS e "
             "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
-            "FROM states GROUP BY experiment_id) AS s USING experiment_id "
+            "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
             "LEFT JOIN (SELECT experiment_id, max(ts) AS heartbeat FROM heartbeats GROUP BY experiment_id) AS b "
             "USING experiment_id "
             "ORDER BY number",

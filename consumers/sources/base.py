@@ -2,7 +2,7 @@
 
 A source is a Kafka-like reader over the topics in :data:`producer.transports.base.TOPICS`:
 records come in offset order per partition; ``seek`` moves to positions the sinks remember;
-``commit`` stores how far the sinks hold the data.
+``commit`` stores how far the sinks hold the data, ``committed`` reads it back.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ class Source(ABC):
 
     @abstractmethod
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
-        """Remember positions whose records the sinks hold."""
+        """Remember positions whose records the sinks hold (merged into what was committed before)."""
+
+    @abstractmethod
+    def committed(self) -> Watermark:
+        """Positions committed for this source's group, per partition that has one: where a source
+        reopened with the same group continues."""
 
     @abstractmethod
     def end_offsets(self) -> Watermark:

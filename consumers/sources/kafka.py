@@ -7,6 +7,7 @@ idempotent sinks absorb it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,11 @@ from expstream.producer.transports.kafka import (
 )
 
 __all__ = ["KafkaSource", "kafka_dead_letter"]
+
+#: seconds a member of a group that stops heartbeating keeps its partitions (the broker's minimum)
+SESSION_TIMEOUT = 6.0
+#: seconds ``commit`` waits for this member to join its group, and ``committed`` for the coordinator
+GROUP_TIMEOUT = 30.0
 
 
 class KafkaSource(Source):
@@ -56,7 +62,7 @@ class KafkaSource(Source):
                 max_partition_fetch_bytes=16 << 20,
                 fetch_max_bytes=64 << 20,
                 max_poll_records=20_000,
-                session_timeout_ms=10_000,
+                session_timeout_ms=int(SESSION_TIMEOUT * 1000),
                 heartbeat_interval_ms=1_000,
             )
             if group is None:
@@ -68,8 +74,15 @@ class KafkaSource(Source):
         except Exception as exc:
             raise TransportError(f"cannot consume from Kafka: {type(exc).__name__}: {exc}") from exc
 
-    def _all_partitions(self) -> list[Any]:
-        return [self._tp(t, p) for t in self.topics for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+    def _all_partitions(self, timeout: float = 10.0) -> list[Any]:
+        """Every partition of the topics; waits for the metadata of topics created just now."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = {t: sorted(self._consumer.partitions_for_topic(t) or ()) for t in self.topics}
+            if all(found.values()) or time.monotonic() > deadline:
+                return [self._tp(t, p) for t in self.topics for p in found[t]]
+            time.sleep(0.05)
+            self._consumer.topics()  # refreshes the metadata of every topic
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
         try:
@@ -95,6 +108,8 @@ class KafkaSource(Source):
                 self._pending_seeks[tp] = offset
 
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Commit as a member of the group: joins it first when it has not yet (commits of a
+        member still joining are refused by the broker)."""
         if self.group is None or not positions:
             return
         from kafka.structs import OffsetAndMetadata
@@ -103,9 +118,34 @@ class KafkaSource(Source):
         for (topic, partition), offset in positions.items():
             offsets[self._tp(physical_topic(self.settings, topic), partition)] = OffsetAndMetadata(offset, "", -1)
         try:
+            self._join_group()
             self._consumer.commit(offsets)
         except Exception as exc:  # a rebalance took the partition: the next owner replays, sinks absorb it
             raise TransportError(f"Kafka commit failed: {type(exc).__name__}: {exc}") from exc
+
+    def _join_group(self, timeout: float = GROUP_TIMEOUT) -> None:
+        """Complete joining the group (no records are fetched: positions stay where they are)."""
+        coordinator = self._consumer._coordinator  # KafkaConsumer has no public "join without fetching"
+        deadline = time.monotonic() + timeout
+        while coordinator.generation_if_stable() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError(f"not a member of consumer group {self.group!r} after {timeout:.0f} s")
+            coordinator.poll(timeout_ms=int(min(left, 1.0) * 1000))
+
+    def committed(self) -> Watermark:
+        """Positions the group committed, per partition that has one (nothing for ``group=None``)."""
+        if self.group is None:
+            return {}
+        out: Watermark = {}
+        try:
+            for tp in self._all_partitions():
+                offset = self._consumer.committed(tp, timeout_ms=int(GROUP_TIMEOUT * 1000))
+                if offset is not None and offset >= 0:
+                    out[(logical_topic(self.settings, tp.topic), tp.partition)] = int(offset)
+        except Exception as exc:
+            raise TransportError(f"cannot read committed offsets: {type(exc).__name__}: {exc}") from exc
+        return out
 
     def end_offsets(self) -> Watermark:
         partitions = list(self._consumer.assignment()) or self._all_partitions()
@@ -113,6 +153,7 @@ class KafkaSource(Source):
         return {(logical_topic(self.settings, tp.topic), tp.partition): int(offset) for tp, offset in ends.items()}
 
     def close(self) -> None:
+        """Leave the group at once (its partitions go to the other members without a session timeout)."""
         self._consumer.close(autocommit=False)
 
 

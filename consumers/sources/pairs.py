@@ -45,19 +45,19 @@ def _open_local_log(folder: Path, partitions: int) -> tuple[Transport, SourceFac
 
 
 def _open_kafka(folder: Path, partitions: int) -> tuple[Transport, SourceFactory]:
-    """Kafka of ``EXPSTREAM_KAFKA``, with topics of a fresh prefix so every pair starts empty."""
+    """Kafka of ``EXPSTREAM_KAFKA``, with topics and groups of a fresh prefix so every pair starts empty."""
     import uuid
 
     from expstream.config import load_settings
     from expstream.consumers.sources.kafka import KafkaSource
     from expstream.producer.transports.kafka import KafkaTransport
 
-    settings = load_settings(
-        home=Path(folder), kafka_partitions=partitions, kafka_topic_prefix=f"contract-{uuid.uuid4().hex[:12]}"
-    )
+    prefix = f"contract-{uuid.uuid4().hex[:12]}"
+    settings = load_settings(home=Path(folder), kafka_partitions=partitions, kafka_topic_prefix=prefix)
 
     def source(group: str = "default") -> Source:
-        return KafkaSource(settings, group=group)
+        # groups of this pair only: a member of an earlier pair's group would hold up the join
+        return KafkaSource(settings, group=f"{prefix}.{group}")
 
     return KafkaTransport(settings, Path(folder) / "spool"), source
 

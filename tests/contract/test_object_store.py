@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -13,13 +15,18 @@ from expstream.consumers.sinks.base import ObjectStore
 from expstream.exceptions import ConfigurationError, StorageError
 
 
-def _options(kind: str, tmp_path: Path) -> dict[str, object]:
-    return {"root": tmp_path / "store"} if kind == "localfs" else {}
+def _options(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    if kind == "localfs":
+        return {"root": tmp_path / "store"}
+    if kind == "s3":  # a bucket of its own on the session's S3 server
+        return {"url": request.getfixturevalue("new_s3_url")()}
+    return {}
 
 
 @pytest.fixture(params=OBJECT_STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
-    adapter = create_object_store(request.param, **_options(request.param, tmp_path))
+    options = _options(request.param, request, tmp_path)
+    adapter = create_object_store(request.param, **options)
     yield adapter
     adapter.close()
     adapter.close()  # idempotent
@@ -163,3 +170,52 @@ def test_local_folder_key_that_is_also_a_folder_raises_storage_error(tmp_path: P
         store.put("c/d", b"4")
     assert store.list("") == ["a/b", "c"]
     assert list((tmp_path / "tmp").iterdir()) == []  # failed writes leave no temporary files
+
+
+# --- S3 specifics ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_bucket(new_s3_url: Callable[[], str]) -> str:
+    return new_s3_url()
+
+
+def test_s3_multipart_put_and_compose_of_large_objects(s3_bucket: str) -> None:
+    from expstream.consumers.sinks.s3 import MIN_PART_SIZE, S3ObjectStore
+
+    store = S3ObjectStore.from_url(s3_bucket)
+    store.part_size = MIN_PART_SIZE  # 11 MiB → three parts
+    big = hashlib.sha256(b"seed").digest() * (11 * 1024 * 1024 // 32) + b"tail"
+    store.put("big", big)  # the multipart ETag is checked against the parts' MD5s
+    assert store.get("big") == big
+    store.put("small", b"abc")
+    store.compose("whole", ["big", "small", "big"])
+    assert hashlib.sha256(store.get("whole")).digest() == hashlib.sha256(big + b"abc" + big).digest()
+
+
+def test_s3_creates_its_bucket_and_keeps_secrets_out_of_repr_and_errors(s3_bucket: str) -> None:
+    from expstream.consumers.sinks.s3 import S3ObjectStore
+
+    parts = urlsplit(s3_bucket)
+    secret = parts.password
+    assert secret
+    store = S3ObjectStore.from_url(s3_bucket)
+    store.put("a", b"1")
+    assert S3ObjectStore.from_url(s3_bucket).get("a") == b"1"  # an existing bucket is fine
+    assert secret not in repr(store) and f"{parts.username}:" not in repr(store)
+    wrong = urlunsplit(parts._replace(netloc=f"{parts.username}:{secret}x@{parts.hostname}:{parts.port}"))
+    with pytest.raises(StorageError) as caught:
+        S3ObjectStore.from_url(wrong)
+    assert secret not in str(caught.value)
+    assert caught.value.__cause__ is not None
+    with pytest.raises(ConfigurationError) as bad:
+        S3ObjectStore.from_url(f"ftp://user:{secret}@host/bucket")
+    assert secret not in str(bad.value)
+
+
+def test_s3_unreachable_server_is_a_storage_error() -> None:
+    from expstream.consumers.sinks.s3 import S3ObjectStore
+
+    with pytest.raises(StorageError) as caught:
+        S3ObjectStore.from_url("http://key:topsecret@127.0.0.1:9/bucket")
+    assert "topsecret" not in str(caught.value)

@@ -1,0 +1,324 @@
+"""A ClickHouse server (18.16 and later) through clickhouse-driver's native protocol.
+
+The SQL is the one the chdb adapter runs. ClickHouse 18.16 has no server-side parameters, so each
+``{name:Type}`` placeholder becomes a client-side ``%(name)s`` binding, which clickhouse-driver
+escapes; values that are not strings are ``CAST`` to the placeholder's type so that results have
+the same types as on chdb. Results come back as DataFrames with chdb's dtypes. Transient network
+errors are retried a few times; every failure leaves as a :class:`StorageError` without the password.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.exceptions import ConfigurationError, StorageError
+
+__all__ = ["ClickHouseTables"]
+
+log = logging.getLogger("expstream.clickhouse")
+_T = TypeVar("_T")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: a string literal or quoted identifier (left alone), a ``{name:Type}`` placeholder, or a ``%``
+_TOKEN = re.compile(r"""'(?:\\.|''|[^'\\])*'|`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\])*"|\{(\w+):([^{}]+)\}|%""", re.S)
+_NUMPY: dict[str, str] = {
+    **{f"UInt{b}": f"uint{b}" for b in (8, 16, 32, 64)},
+    **{f"Int{b}": f"int{b}" for b in (8, 16, 32, 64)},
+    "Float32": "float32",
+    "Float64": "float64",
+}
+#: the dtype pandas gives a column of str (``str`` on pandas 3, ``object`` before), as chdb returns it
+_STR_DTYPE = pd.Series(["x"]).dtype
+#: server error codes worth another try: too many simultaneous queries, socket timeout, network error
+_TRANSIENT_CODES = {202, 209, 210}
+_SECURE_PORT, _PLAIN_PORT = 9440, 9000
+
+
+class _NoNumpyFallbackNotice(logging.Filter):
+    """clickhouse-driver warns on every Array(String) column that it reads it without numpy: expected here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "NumPy support is not implemented" not in record.getMessage()
+
+
+logging.getLogger("clickhouse_driver.columns.service").addFilter(_NoNumpyFallbackNotice())
+
+
+def _transient(exc: BaseException) -> bool:
+    from clickhouse_driver import errors
+
+    if isinstance(exc, (errors.NetworkError, errors.SocketTimeoutError, EOFError, ConnectionError, socket.timeout)):
+        return True
+    return isinstance(exc, errors.ServerException) and exc.code in _TRANSIENT_CODES
+
+
+def _bind(sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``{name:Type}`` → ``%(name)s`` (String) or ``CAST(%(name)s AS Type)``; values converted to Type."""
+    bound: dict[str, Any] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        name, type_ = match.group(1), match.group(2)
+        if name is None:
+            return "%%" if match.group(0) == "%" else match.group(0).replace("%", "%%")
+        if name not in params:
+            raise StorageError(f"query parameter {name!r} has no value")
+        type_ = type_.strip()
+        bound[name] = _convert(params[name], type_)
+        return f"%({name})s" if type_ == "String" else f"CAST(%({name})s AS {type_})"
+
+    return _TOKEN.sub(replace, sql), bound
+
+
+def _convert(value: Any, type_: str) -> Any:
+    """A Python value of ClickHouse type ``type_`` that clickhouse-driver escapes as a literal."""
+    if type_.startswith("Array(") and type_.endswith(")"):
+        return [_convert(v, type_[6:-1]) for v in value]
+    if type_ == "String":
+        return value if isinstance(value, str) else str(value)
+    if type_.startswith(("UInt", "Int")):
+        return int(value)
+    if type_.startswith("Float"):
+        return float(value)
+    return value
+
+
+def _column(values: Any, type_: str) -> Any:
+    """One result column with the dtype chdb gives the same ClickHouse type."""
+    if type_ in _NUMPY:
+        return np.asarray(values, dtype=_NUMPY[type_])
+    if type_ in ("String", "LowCardinality(String)") or type_.startswith("FixedString("):
+        return pd.Series(np.asarray(values, dtype=object), dtype=_STR_DTYPE)
+    if type_.startswith("Array("):
+        inner = _NUMPY.get(type_[6:-1], object)
+        return _objects([np.asarray(v, dtype=inner) for v in values])
+    return _objects(values)
+
+
+def _objects(items: Any) -> np.ndarray:
+    """A 1-d object array of ``items``, even when they are sequences of equal length."""
+    column = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        column[i] = item
+    return column
+
+
+def _insert_column(values: Any, type_: str) -> np.ndarray:
+    """An insert column (list, numpy array, pandas Categorical or Series) as numpy of the column's type."""
+    if isinstance(values, (pd.Categorical, pd.Series, pd.Index)):
+        values = np.asarray(values, dtype=object if type_ not in _NUMPY else None)
+    if type_ in _NUMPY:
+        return np.asarray(values, dtype=_NUMPY[type_])
+    if type_ == "String":
+        column = np.asarray(values, dtype=object)
+        if column.size and not all(isinstance(v, str) for v in column):
+            column = np.array([v if isinstance(v, str) else str(v) for v in column], dtype=object)
+        return column
+    return _objects(values)
+
+
+class ClickHouseTables(TableStore):
+    """The tables of ``deploy/clickhouse`` in one database of a ClickHouse server.
+
+    One connection per thread (a clickhouse-driver client is not thread-safe); the server handles
+    concurrency, so :meth:`hold` stays the no-op of the port.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        user: str = "default",
+        password: str = "",
+        database: str = "expstream",
+        secure: bool = False,
+        ca: Path | None = None,
+        connect_timeout: float = 10.0,
+        attempts: int = 3,
+    ) -> None:
+        if not _IDENTIFIER.fullmatch(database):
+            raise ConfigurationError(f"ClickHouse database name {database!r} is not a plain identifier")
+        self.host = host
+        self.port = port or (_SECURE_PORT if secure else _PLAIN_PORT)
+        self.user = user
+        self.database = database
+        self.secure = secure
+        self.ca = ca
+        self._password = password
+        self._connect_timeout = connect_timeout
+        self._attempts = max(1, attempts)
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
+        self._column_types: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, ca: Path | None = None) -> ClickHouseTables:
+        """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if parts is None or parts.scheme not in ("clickhouse", "clickhouses") or not parts.hostname:
+            raise ConfigurationError(
+                "invalid ClickHouse URL: expected clickhouse://user:password@host:port/database (or clickhouses://)"
+            )
+        return cls(
+            parts.hostname,
+            port,
+            user=unquote(parts.username or "") or "default",
+            password=unquote(parts.password or ""),
+            database=parts.path.strip("/") or "expstream",
+            secure=parts.scheme == "clickhouses",
+            ca=ca,
+        )
+
+    def __repr__(self) -> str:
+        scheme = "clickhouses" if self.secure else "clickhouse"
+        return f"ClickHouseTables('{scheme}://{self.user}@{self.host}:{self.port}/{self.database}')"
+
+    # --- connections -----------------------------------------------------------------------
+
+    def _new_client(self, database: str) -> Any:
+        from clickhouse_driver import Client
+
+        tls: dict[str, Any] = {"secure": True, "verify": True} if self.secure else {}
+        if self.secure and self.ca is not None:
+            tls["ca_certs"] = str(self.ca)
+        client = Client(
+            self.host,
+            port=self.port,
+            user=self.user,
+            password=self._password,
+            database=database,
+            connect_timeout=self._connect_timeout,
+            settings={"use_numpy": True},
+            **tls,
+        )
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client(self.database)
+        return client
+
+    def _call(self, what: str, action: Callable[[], _T]) -> _T:
+        """Run ``action`` with a few retries on transient errors; failures become StorageError."""
+        retrying = retry(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            reraise=True,
+        )
+        try:
+            return retrying(action)()
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"ClickHouse {what} failed on {self!r}: {self._scrub(exc)}") from exc
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = str(exc).split("Stack trace:", 1)[0].strip() or type(exc).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    # --- the port --------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        def create() -> None:
+            bootstrap = self._new_client("")  # the user's default database: ours may not exist yet
+            try:
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+            finally:
+                self._forget(bootstrap)
+            client = self._client()
+            for statement in ddl_statements():
+                client.execute(statement)
+
+        self._call("schema creation", create)
+        self._column_types.clear()
+
+    def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+        if not _IDENTIFIER.fullmatch(table) or not all(_IDENTIFIER.fullmatch(c) for c in columns):
+            raise StorageError(f"insert into {table!r}: table and column names must be plain identifiers")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise StorageError(f"insert into {table}: columns have different lengths {sorted(lengths)}")
+        if not columns or not lengths or lengths == {0}:
+            return
+        types = self._types(table)
+        unknown = [c for c in columns if c not in types]
+        if unknown:
+            raise StorageError(f"insert into {table}: no columns {unknown}")
+        data = [_insert_column(values, types[name]) for name, values in columns.items()]
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+        self._call(
+            f"insert into {table}",
+            lambda: self._client().execute(sql, data, columnar=True, settings={"use_numpy": True}),
+        )
+
+    def _types(self, table: str) -> dict[str, str]:
+        types = self._column_types.get(table)
+        if types is None:
+            rows = self._call(
+                f"describe {table}",
+                lambda: self._client().execute(
+                    "SELECT name, type FROM system.columns WHERE database = %(d)s AND table = %(t)s",
+                    {"d": self.database, "t": table},
+                    settings={"use_numpy": False},
+                ),
+            )
+            if not rows:
+                raise StorageError(f"insert into {table}: no such table in {self.database} (ensure_schema first?)")
+            types = self._column_types[table] = {str(n): str(t) for n, t in rows}
+        return types
+
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        text, bound = _bind(sql, params or {})
+        if not bound:  # nothing to substitute: the driver leaves the text alone, '%' included
+            text = sql
+
+        def run() -> tuple[Any, list[tuple[str, str]]]:
+            return self._client().execute(
+                text, bound or None, columnar=True, with_column_types=True, settings={"use_numpy": True}
+            )
+
+        data, columns = self._call("query", run)
+        if not columns:
+            return pd.DataFrame()
+        if not data:
+            data = [[] for _ in columns]
+        return pd.DataFrame({name: _column(values, type_) for (name, type_), values in zip(columns, data, strict=True)})
+
+    def _forget(self, client: Any) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        try:
+            client.disconnect()
+        except Exception:  # closing a broken connection
+            log.debug("ClickHouse disconnect failed", exc_info=True)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            self._forget(client)
+        self._local = threading.local()
