@@ -75,7 +75,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     provision = _provision()
     existing = os.environ.get("EXPSTREAM_TEST_SERVICES")
     if existing:
-        yield provision.load_state(existing) | {"state_path": existing}
+        yield provision.load_state(existing) | {"state_path": existing, "provision": provision}
         return
     state_path = tmp_path_factory.mktemp("services") / "services.json"
     provision.install()
