@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         default="expstream", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="topics are <prefix>.events, ..."
     )
     kafka_partitions: int = Field(default=12, ge=1, description="partitions of topics expstream creates")
-    kafka_compression: str = Field(default="gzip", description="gzip or none (lz4, zstd need extras)")
+    kafka_compression: str = Field(default="lz4", description="lz4, gzip or none")
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
