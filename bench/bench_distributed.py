@@ -38,7 +38,33 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def watch(experiment_id: str) -> None:
+    """Print, for each probe point, the seconds from its log call until a query saw it."""
+    import signal
+
+    from expstream.config import load_settings
+    from expstream.wiring import open_reader
+
+    tables = open_reader(load_settings()).tables
+    seen, latencies = -1.0, []
+    signal.signal(signal.SIGTERM, lambda *_: (print(*latencies), sys.stdout.flush(), os._exit(0)))
+    while True:
+        df = tables.query_df(
+            "SELECT x, y FROM points_numeric WHERE experiment_id = {e:String} AND channel = 'probe' "
+            "AND x > {seen:Float64} ORDER BY x",
+            {"e": experiment_id, "seen": seen},
+        )
+        now = time.time()
+        for x, y in zip(df["x"], df["y"], strict=True):
+            latencies.append(round(now - float(y), 4))
+            seen = max(seen, float(x))
+        time.sleep(0.05)
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--watch":
+        watch(sys.argv[2])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=3_000_000)
     parser.add_argument("--consumers", type=int, default=1)
@@ -70,9 +96,7 @@ def main() -> None:
         exp = expstream.create_experiment(
             "ingest", upload_source_files=[], send_hardware_metrics=False, upload_stdout=False, upload_stderr=False
         )
-        reader = exp._backend.reader
-        tables = reader.tables
-        latencies: list[float] = []
+        tables = exp._backend.reader.tables
         stop = threading.Event()
 
         def probe() -> None:  # log a timestamp every 100 ms
@@ -80,25 +104,9 @@ def main() -> None:
                 exp.log_metric("probe", time.time())
                 time.sleep(0.1)
 
-        def watch() -> None:  # time until each probe point is visible to a query
-            seen = -1.0
-            while not stop.is_set() or seen < 0:
-                df = tables.query_df(
-                    "SELECT x, y FROM points_numeric WHERE experiment_id = {e:String} AND channel = 'probe' "
-                    "AND x > {seen:Float64} ORDER BY x",
-                    {"e": exp.internal_id, "seen": seen},
-                )
-                now = time.time()
-                for x, y in zip(df["x"], df["y"], strict=True):
-                    latencies.append(now - float(y))
-                    seen = max(seen, float(x))
-                time.sleep(0.05)
-                if stop.is_set():
-                    break
-
-        threading.Thread(target=probe, daemon=True).start()
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        watcher = subprocess.Popen(  # in its own process: queries must not steal the producer's GIL
+            [sys.executable, __file__, "--watch", exp.internal_id], stdout=subprocess.PIPE, text=True
+        )
         names = [f"metric_{c}" for c in range(args.channels)]
         per_channel = args.points // args.channels
         start = time.perf_counter()
@@ -110,8 +118,10 @@ def main() -> None:
         watermark = exp._backend.writer.flush()
         exp._backend.materialize(watermark, 600)
         visible = time.perf_counter()
+        time.sleep(1.0)  # the last probes become visible
         stop.set()
-        watcher.join(timeout=5)
+        watcher.terminate()
+        latencies = [float(v) for v in watcher.communicate(timeout=30)[0].split()]
         total = per_channel * args.channels
         counted = tables.query_df(
             "SELECT count() AS n FROM points_numeric WHERE experiment_id = {e:String} AND channel != 'probe'",

@@ -115,14 +115,23 @@ def _objects(items: Any) -> np.ndarray:
 
 
 def _insert_column(values: Any, type_: str) -> np.ndarray:
-    """An insert column (list, numpy array, pandas Categorical or Series) as numpy of the column's type."""
-    if isinstance(values, (pd.Categorical, pd.Series, pd.Index)):
+    """An insert column (list, numpy array, pandas Categorical or Series) as numpy of the column's type.
+
+    Hot path of every consumer batch: dictionary-encoded (Categorical) columns are expanded with one
+    numpy ``take`` over their few categories, never element by element.
+    """
+    if isinstance(values, pd.Categorical):
+        categories = np.asarray([str(c) for c in values.categories], dtype=object)
+        if type_ in _NUMPY:
+            categories = np.asarray(values.categories, dtype=_NUMPY[type_])
+        return categories.take(values.codes)
+    if isinstance(values, (pd.Series, pd.Index)):
         values = np.asarray(values, dtype=object if type_ not in _NUMPY else None)
     if type_ in _NUMPY:
         return np.asarray(values, dtype=_NUMPY[type_])
     if type_ == "String":
         column = np.asarray(values, dtype=object)
-        if column.size and not all(isinstance(v, str) for v in column):
+        if column.size and not isinstance(column[0], str):  # the materializer only sends str
             column = np.array([v if isinstance(v, str) else str(v) for v in column], dtype=object)
         return column
     return _objects(values)
