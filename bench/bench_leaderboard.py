@@ -1,6 +1,6 @@
 """Project.get_leaderboard over E experiments x C channels (target: 1,000 x 20 in <= 1 s).
 
-    python bench/bench_leaderboard.py [--experiments 1000] [--channels 20] [--points 10]
+python bench/bench_leaderboard.py [--experiments 1000] [--channels 20] [--points 10]
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ __all__ = ["Experiment", "validate_tags"]
 
 log = logging.getLogger("expstream")
 
+#: seconds stop() waits for the event log to take everything (Kafka may be down: events stay spooled)
+STOP_FLUSH_TIMEOUT = 10.0
+
 _TAG = re.compile(r"[a-zA-Z0-9-]{1,128}")
 
 
@@ -346,7 +349,10 @@ class Experiment:
             self._finished_state = state
             stream.close()
             self._backend.writer.detach(stream)
-            self._backend.writer.flush()
+            try:  # durable locally at least; the cluster may be unreachable right now
+                self._backend.writer.flush(timeout=STOP_FLUSH_TIMEOUT)
+            except TimeoutError as exc:
+                log.warning("expstream: %s", exc)
             # later tag, property and artifact changes go through a fresh (closed) stream: the
             # detached one is never drained again, so anything queued on it would be lost
             self._stream = None

@@ -108,7 +108,7 @@ class Writer:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         try:
-            self.flush()
+            self.drain()  # everything into the transport; its close() bounds the wait for the network
         finally:
             self.transport.close()
 

@@ -19,6 +19,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("NEPTUNE_PROJECT", raising=False)
     monkeypatch.delenv("EXPSTREAM_PROJECT", raising=False)
     monkeypatch.delenv("NEPTUNE_BACKEND", raising=False)
+    for service in ("EXPSTREAM_KAFKA", "EXPSTREAM_CLICKHOUSE", "EXPSTREAM_S3"):
+        monkeypatch.delenv(service, raising=False)  # the embedded default
     monkeypatch.chdir(tmp_path)
     _reset()
     yield folder

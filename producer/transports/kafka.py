@@ -34,6 +34,8 @@ log = logging.getLogger("expstream.kafka")
 DEAD_LETTER = "expstream.dead-letter"
 #: largest message: a blob chunk plus its envelope
 MAX_MESSAGE_BYTES = 8 << 20
+#: "no deadline" for a producer setting in milliseconds (a Java int)
+_FOREVER_MS = 2**31 - 1
 
 
 def physical_topic(settings: Settings, logical: str) -> str:
@@ -124,11 +126,22 @@ class _ForwardState:
 class KafkaTransport(Transport):
     """Never blocks the caller on the network; every event reaches Kafka once it is reachable."""
 
-    def __init__(self, settings: Settings, spool_dir: Path, *, producer_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spool_dir: Path,
+        *,
+        producer_options: dict[str, Any] | None = None,
+        segment_bytes: int = 64 << 20,
+        close_timeout: float = 10.0,
+    ) -> None:
+        """``segment_bytes``: size of the spool's segment files, the unit in which shipped events are
+        deleted. ``close_timeout``: how long :meth:`close` waits for Kafka to take what is spooled."""
         self.settings = settings
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, 64 << 20)
+        self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, segment_bytes)
+        self.close_timeout = close_timeout
         self._spool_writer = LocalLogTransport(self.spool)
         self._state = _ForwardState(self.spool_dir / "forwarded.json")
         self._options = kafka_options(settings)
@@ -152,8 +165,10 @@ class KafkaTransport(Transport):
         self._wake.set()
 
     def flush(self, timeout: float | None = None) -> Watermark:
-        """Durable in Kafka: waits until the forwarder shipped everything spooled so far."""
-        target = self._spool_writer.flush()
+        """Durable in Kafka: waits until the forwarder shipped everything spooled so far — what this
+        process sent and what an earlier process left in the spool — and returns the Kafka offsets."""
+        self._spool_writer.flush()
+        target = self._spool_ends()  # at least this process's sends: they are in the spool already
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._progress:
@@ -162,7 +177,7 @@ class KafkaTransport(Transport):
                 if all(shipped.get(tp, 0) >= end for tp, end in target.items()):
                     return kafka
                 left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
+                if self._closed or (left is not None and left <= 0):  # closed: no forwarder runs any more
                     raise TimeoutError(
                         f"events are spooled in {self.spool_dir} but not yet in Kafka; they will be "
                         "delivered when Kafka is reachable, also by the next process using this EXPSTREAM_HOME"
@@ -170,30 +185,31 @@ class KafkaTransport(Transport):
                 self._progress.wait(0.05 if left is None else min(0.05, left))
 
     def close(self) -> None:
-        """Ship what can be shipped within 10 s; the rest stays spooled for the next process."""
+        """Ship what can be shipped within ``close_timeout``; the rest stays spooled for the next process."""
         if self._closed:
             return
         try:
-            self.flush(timeout=10.0)
+            self.flush(timeout=self.close_timeout)
         except TimeoutError as exc:
             log.warning("%s", exc)
         finally:
             self._closed = True
             self._wake.set()
             self._thread.join(timeout=5)
-            if self._producer is not None:
-                self._producer.close(timeout=5)
-            os.close(self._lock_fd)
+            if self._producer is not None:  # abort what is still in flight: it stays spooled
+                self._producer.close(timeout=0)
+            if not self._thread.is_alive():  # a forwarder stuck in a send still unlocks this descriptor
+                os.close(self._lock_fd)
 
     # --- the forwarder -----------------------------------------------------------------------
 
+    def _spool_ends(self) -> Watermark:
+        return {(t, p): self.spool.end_offset(t, p) for t in (EVENTS, BLOBS) for p in range(self.spool.partitions)}
+
     def spooled_bytes(self) -> int:
+        """Bytes in the spool that Kafka has not acknowledged yet."""
         shipped, _ = self._state.load()
-        return sum(
-            max(0, self.spool.end_offset(t, p) - shipped.get((t, p), 0))
-            for t in (EVENTS, BLOBS)
-            for p in range(self.spool.partitions)
-        )
+        return sum(max(0, end - shipped.get(tp, 0)) for tp, end in self._spool_ends().items())
 
     def _wait_for_spool_room(self) -> None:
         warned = False
@@ -217,6 +233,7 @@ class KafkaTransport(Transport):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # another process forwards this spool
+            pause = 0.0
             try:
                 while self._forward_batch():
                     pass
@@ -224,15 +241,17 @@ class KafkaTransport(Transport):
                     log.warning("Kafka is reachable again; spooled events delivered")
                     self._down_since = None
                 backoff = 0.1
-            except Exception as exc:  # Kafka down or slow: keep everything spooled and retry
+            except Exception as exc:  # Kafka down or refusing: keep everything spooled and retry
                 if self._down_since is None:
                     self._down_since = time.monotonic()
                     log.warning("Kafka unreachable (%s): events are spooled in %s", type(exc).__name__, self.spool_dir)
                 self._reset_producer()
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                pause, backoff = backoff, min(backoff * 2, 5.0)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            resume = time.monotonic() + pause  # back off unlocked: another process may get through
+            while not self._closed and time.monotonic() < resume:
+                time.sleep(0.05)
 
     def _producer_instance(self) -> Any:
         if self._producer is None:
@@ -249,7 +268,9 @@ class KafkaTransport(Transport):
                 "batch_size": 1 << 20,
                 "max_request_size": MAX_MESSAGE_BYTES,
                 "request_timeout_ms": 10_000,
-                "delivery_timeout_ms": 30_000,
+                # a send in flight is never given up while this process lives: retried by the same
+                # idempotent producer, it is written once even when Kafka was down for hours
+                "delivery_timeout_ms": _FOREVER_MS,
             }
             options.update(self._producer_options)
             self._producer = KafkaProducer(**self._options, **options)
@@ -267,32 +288,64 @@ class KafkaTransport(Transport):
         """Ship one batch from every spool partition; True when anything was shipped."""
         shipped, kafka = self._state.load()
         producer = None
-        futures = []
-        moved: Watermark = {}
+        sent: dict[tuple[str, int], list[tuple[int, Any]]] = {}  # spool partition -> (next offset, future)
+        skipped: Watermark = {}
         for topic in (EVENTS, BLOBS):
             for partition in range(self.spool.partitions):
                 start = shipped.get((topic, partition), 0)
+                end = self.spool.end_offset(topic, partition)
                 records = self.spool.read(topic, partition, start, max_records=max_records)
                 if not records:
+                    if start < end:  # only torn bytes up to the end seen before the read: step over them
+                        skipped[(topic, partition)] = end
                     continue
                 producer = producer or self._producer_instance()
+                futures = sent[(topic, partition)] = []
                 for record in records:
                     self.forwarded_bytes += len(record.value)
-                    futures.append(
-                        producer.send(physical_topic(self.settings, topic), key=record.key.encode(), value=record.value)
+                    future = producer.send(
+                        physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
                     )
-                moved[(topic, partition)] = records[-1].next_offset
-        if not futures:
+                    futures.append((record.next_offset, future))
+        if not sent and not skipped:
             return False
-        producer.flush(timeout=30)
-        for future in futures:
-            meta = future.get(timeout=30)  # raises if the batch was not acknowledged
-            tp = (logical_topic(self.settings, meta.topic), meta.partition)
-            kafka[tp] = max(kafka.get(tp, 0), meta.offset + 1)
-        shipped.update(moved)
-        self._state.save(shipped, kafka)
-        for (topic, partition), offset in moved.items():
-            self.spool.drop_segments_before(topic, partition, offset)
-        with self._progress:
-            self._progress.notify_all()
-        return True
+        if producer is not None:
+            self._await_acks(producer, [f for futures in sent.values() for _, f in futures])
+        # Progress per spool partition: up to the first record Kafka has not acknowledged, so that
+        # nothing unacknowledged is skipped; only records after a rejected one are sent again.
+        failure: BaseException | None = None
+        moved: Watermark = dict(skipped)
+        for tp, futures in sent.items():
+            for next_offset, future in futures:
+                if not future.succeeded():
+                    failure = failure or future.exception
+                    break
+                moved[tp] = next_offset
+            for _, future in futures:
+                if future.succeeded():
+                    meta = future.value
+                    ktp = (logical_topic(self.settings, meta.topic), meta.partition)
+                    kafka[ktp] = max(kafka.get(ktp, 0), meta.offset + 1)
+        if moved:
+            shipped.update(moved)
+            self._state.save(shipped, kafka)
+            for (topic, partition), offset in moved.items():
+                self.spool.drop_segments_before(topic, partition, offset)
+            with self._progress:
+                self._progress.notify_all()
+        if failure is not None:
+            raise failure
+        return bool(moved) and not self._closed
+
+    def _await_acks(self, producer: Any, futures: list[Any]) -> None:
+        """Wait until Kafka acknowledged (or rejected) every send; give up only when closing."""
+        from kafka.errors import KafkaTimeoutError
+
+        waited = time.monotonic()
+        while not all(f.is_done for f in futures) and not self._closed:
+            try:
+                producer.flush(timeout=0.2)
+            except KafkaTimeoutError:
+                if self._down_since is None and time.monotonic() - waited > 5.0:
+                    self._down_since = waited
+                    log.warning("Kafka is not acknowledging events: they are spooled in %s", self.spool_dir)

@@ -121,7 +121,21 @@ class _Partition:
             end = self.bases[-1] + size
             if size == 0 or not self.path(end).exists():
                 return end
-            self.bases.append(end)
+            self.roll_to(end)
+
+    def roll_to(self, base: int) -> None:
+        """``base`` is the new last segment. The previous one's read descriptor was only opened to
+        find the end: let it go, or a process that only appends would keep one per segment ever
+        rolled — unbounded, and holding the disk space of segments a spool deletes once shipped."""
+        if self.bases:
+            self.retire(self.bases[-1])
+            self.release_retired()
+        self.bases.append(base)
+
+    def retire(self, base: int) -> None:
+        fd = self.read_fds.pop(base, None)
+        if fd is not None:
+            self.retired.append(fd)
 
     def release_retired(self) -> None:
         if self.readers == 0:
@@ -224,7 +238,7 @@ class LocalLog:
     def _start_segment(self, part: _Partition, base: int) -> None:
         """Roll: decided under the exclusive lock, so every writer agrees on the new base."""
         self._open_writer(part, base)
-        part.bases.append(base)
+        part.roll_to(base)
         dir_fd = os.open(part.folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # the new name must survive a crash as much as its data
@@ -260,9 +274,11 @@ class LocalLog:
                 part.refresh()
                 while len(part.bases) > 1 and part.bases[1] <= offset:
                     base = part.bases.pop(0)
-                    fd = part.read_fds.pop(base, None)
-                    if fd is not None:
-                        part.retired.append(fd)
+                    part.retire(base)
+                    if part.write_base == base:  # another process rolled since this one last wrote
+                        os.close(part.write_fd)
+                        part.write_fd = part.write_base = -1
+                        part.dirty = False  # shipped, so read back: nothing of it left to sync
                     part.path(base).unlink(missing_ok=True)
                     dropped += 1
                 part.release_retired()

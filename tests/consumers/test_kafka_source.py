@@ -1,0 +1,79 @@
+"""What only the Kafka source has to prove: group membership and replays over a real broker.
+
+The contract it shares with every source is in tests/contract/test_transport_and_source.py.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from expstream.config import Settings, load_settings
+from expstream.consumers.sources.base import Record
+from expstream.consumers.sources.kafka import KafkaSource
+from expstream.producer.transports.base import EVENTS, TOPICS
+from expstream.producer.transports.kafka import KafkaTransport
+
+
+@pytest.fixture
+def settings(services: dict[str, Any], tmp_path: Path) -> Settings:
+    return load_settings(
+        home=tmp_path,
+        kafka=services["env"]["EXPSTREAM_KAFKA"],
+        kafka_partitions=3,
+        kafka_topic_prefix=f"source-{uuid.uuid4().hex[:10]}",
+    )
+
+
+@pytest.fixture
+def sent(settings: Settings, tmp_path: Path) -> Iterator[dict[tuple[str, int], int]]:
+    """Three records of key ``exp`` in Kafka; the watermark of the flush."""
+    transport = KafkaTransport(settings, tmp_path / "spool")
+    transport.send(EVENTS, "exp", [b"a", b"b", b"c"])
+    yield transport.flush(timeout=30)
+    transport.close()
+
+
+def read(source: KafkaSource, n: int, timeout: float = 10.0) -> list[Record]:
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout
+    while len(records) < n and time.monotonic() < deadline:
+        records += source.poll(timeout=0.1)
+    return records
+
+
+def test_a_seek_before_the_group_assigned_the_partition_applies_on_assignment(
+    settings: Settings, sent: dict[tuple[str, int], int]
+) -> None:
+    ((_, partition),) = sent
+    source = KafkaSource(settings, group="g")
+    try:
+        source.seek({(EVENTS, partition): 2})  # not a member yet: nothing is assigned
+
+        assert [r.value for r in read(source, 1)] == [b"c"]
+        assert source.poll(timeout=0.2) == []
+    finally:
+        source.close()
+
+
+def test_without_a_group_every_partition_is_read_from_the_start_and_nothing_committed(
+    settings: Settings, sent: dict[tuple[str, int], int]
+) -> None:
+    source = KafkaSource(settings, group=None)
+    try:
+        assert set(source.end_offsets()) == {(t, p) for t in TOPICS for p in range(3)}
+        assert [r.value for r in read(source, 3)] == [b"a", b"b", b"c"]
+        source.commit({tp: offset for tp, offset in sent.items()})
+        assert source.committed() == {}
+    finally:
+        source.close()
+    member = KafkaSource(settings, group="g")
+    try:
+        assert member.committed() == {}  # the replay left nothing in any group
+    finally:
+        member.close()
