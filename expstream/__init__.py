@@ -13,6 +13,14 @@ import os
 import threading
 from typing import Any
 
+# In a source checkout the subpackages are the top-level folders beside this one (producer/,
+# consumers/, query/, schemas/, deploy/; pyproject.toml maps them into this namespace when
+# installing). Let imports find them there too, so that code run from the repository root gets a
+# whole `expstream` whether or not it is installed.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isfile(os.path.join(_checkout, "pyproject.toml")) and os.path.isdir(os.path.join(_checkout, "producer")):
+    __path__.append(_checkout)
+
 from expstream import api_exceptions, envs, exceptions
 from expstream.backend import Backend, HostedNeptuneBackend, OfflineBackend, StreamBackend
 from expstream.config import Settings, load_settings

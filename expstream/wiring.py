@@ -132,6 +132,7 @@ def _materialize_in_subprocess(settings: Settings, timeout: float | None) -> Non
             capture_output=True,
             text=True,
             timeout=timeout,
+            cwd=_home(settings).parent,  # not the caller's folder: a folder named expstream there would shadow us
         )
     except subprocess.TimeoutExpired as exc:
         raise TimeoutError(f"events were not materialized within {timeout} s") from exc
