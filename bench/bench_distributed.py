@@ -107,6 +107,7 @@ def main() -> None:
         watcher = subprocess.Popen(  # in its own process: queries must not steal the producer's GIL
             [sys.executable, __file__, "--watch", exp.internal_id], stdout=subprocess.PIPE, text=True
         )
+        threading.Thread(target=probe, daemon=True).start()
         names = [f"metric_{c}" for c in range(args.channels)]
         per_channel = args.points // args.channels
         start = time.perf_counter()
