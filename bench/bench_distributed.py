@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=3_000_000)
     parser.add_argument("--consumers", type=int, default=1)
     parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=0.0, help="points/s to log at (0: as fast as possible)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="expstream-bench-dist-"))
@@ -112,9 +113,14 @@ def main() -> None:
         per_channel = args.points // args.channels
         start = time.perf_counter()
         log = exp.log_metric
+        step_time = args.channels / args.rate if args.rate else 0.0
         for i in range(per_channel):
             for name in names:
                 log(name, i * 0.001)
+            if step_time and i % 1000 == 999:  # hold the rate, 1,000 steps at a time
+                ahead = start + (i + 1) * step_time - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
         logged = time.perf_counter()
         watermark = exp._backend.writer.flush()
         exp._backend.materialize(watermark, 600)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
     spool_bytes: int = Field(default=1 << 30, ge=1 << 20, description="local spool while Kafka is unreachable")
     consumer_group: str = Field(default="expstream", description="Kafka consumer group of the materializers")
+    consumer_batch_messages: int = Field(
+        default=64, ge=1, description="messages per consumer batch: smaller is fresher, larger is cheaper"
+    )
 
     @field_validator("project", "kafka")
     @classmethod

@@ -107,6 +107,7 @@ def consumer_runner(settings: Settings) -> Runner:
         group=settings.consumer_group,
         dead_letter=kafka_dead_letter(settings),
         resume_from_tables=False,
+        max_records=settings.consumer_batch_messages,
     )
 
 
