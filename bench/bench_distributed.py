@@ -98,6 +98,8 @@ def main() -> None:
             "ingest", upload_source_files=[], send_hardware_metrics=False, upload_stdout=False, upload_stderr=False
         )
         tables = exp._backend.reader.tables
+        exp.log_metric("warm-up", 0.0)  # consumers have joined their group and caught up: steady state from here
+        exp.sync(timeout=120)
         stop = threading.Event()
 
         def probe() -> None:  # log a timestamp every 100 ms
