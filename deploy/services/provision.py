@@ -163,11 +163,14 @@ def _install_clickhouse() -> str:
         if own_policy:
             policy.write_text("#!/bin/sh\nexit 101\n")
             policy.chmod(0o755)
+        packages = ["clickhouse-server", "clickhouse-client"]
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
         try:
-            _run(
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", "clickhouse-server", "clickhouse-client"],
-                env=env,
-            )
+            try:
+                _run(install, env=env)
+            except ServiceError:  # stale package lists: refresh them once and try again
+                _run(["apt-get", "update", "-q"], env=env)
+                _run(install, env=env)
         finally:
             if own_policy:
                 policy.unlink(missing_ok=True)
