@@ -21,7 +21,7 @@ from expstream.consumers.sources.base import Record, Source
 from expstream.exceptions import EventDecodeError, ExpstreamIOError
 from expstream.producer.transports.base import Watermark
 
-__all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix"]
+__all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix", "read_progress"]
 
 log = logging.getLogger("expstream.consumer")
 
@@ -35,6 +35,16 @@ def blob_key(sha256: str) -> str:
 
 def part_prefix(sha256: str) -> str:
     return f"parts/{sha256}/"
+
+
+def read_progress(tables: TableStore, group: str) -> Watermark:
+    """How far ``group`` has materialized each partition: the next offset to read."""
+    df = tables.query_df(
+        "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
+        "WHERE consumer_group = {group:String} GROUP BY topic, partition",
+        {"group": group},
+    )
+    return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
 
 
 def folder_dead_letter(folder: Path) -> DeadLetter:
@@ -144,12 +154,7 @@ class Runner:
                 log.warning("Could not rewind after a failed batch: %s", exc)
 
     def progress(self) -> Watermark:
-        df = self.tables.query_df(
-            "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
-            "WHERE consumer_group = {group:String} GROUP BY topic, partition",
-            {"group": self.group},
-        )
-        return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
+        return read_progress(self.tables, self.group)
 
     # --- one batch -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expstream.consumers.runner import blob_key
+from expstream.consumers.runner import blob_key, read_progress
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
 
@@ -176,6 +176,20 @@ class Reader:
         now: float,
     ) -> list[tuple[str, str]]:
         """``(short_id, internal_id)`` of matching experiments, by number."""
+        df = self._matching(project, ids, states, owners, tags, min_running_time, now)
+        return list(zip(df["short_id"], df["experiment_id"], strict=True))
+
+    def _matching(
+        self,
+        project: str,
+        ids: list[Any] | None,
+        states: list[Any] | None,
+        owners: list[Any] | None,
+        tags: list[Any] | None,
+        min_running_time: int | None,
+        now: float,
+    ) -> pd.DataFrame:
+        """Rows of ``_experiments`` that pass every filter (tag: all listed tags), by number."""
         with self._reading():
             df = self._experiments("project = {p:String}", p=project)
             if tags:
@@ -197,17 +211,12 @@ class Reader:
             finished = df["state"].isin(_FINISHED)
             end = np.where(finished, df["state_ts"], now)
             df = df[(end - df["created"]) >= float(min_running_time)]
-        return list(zip(df["short_id"], df["experiment_id"], strict=True))
+        return df
 
     def consumer_progress(self, group: str) -> dict[tuple[str, int], int]:
         """How far a consumer group has materialized each partition (next offset to read)."""
         with self._reading():
-            df = self._q(
-                "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
-                "WHERE consumer_group = {group:String} GROUP BY topic, partition",
-                group=group,
-            )
-        return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
+            return read_progress(self.tables, group)
 
     def owners(self, project: str) -> list[str]:
         with self._reading():
@@ -232,13 +241,10 @@ class Reader:
     ) -> pd.DataFrame:
         """One row per experiment: system columns, then ``channel_*``, ``parameter_*``, ``property_*``."""
         with self._reading():
-            chosen = self.find_experiments(
-                project, ids=ids, states=states, owners=owners, tags=tags, min_running_time=min_running_time, now=now
-            )
-            if not chosen:
+            base = self._matching(project, ids, states, owners, tags, min_running_time, now).reset_index(drop=True)
+            if base.empty:
                 return pd.DataFrame()
-            wanted = [internal for _, internal in chosen]
-            base = self._experiments("has({ids:Array(String)}, experiment_id)", ids=wanted)
+            wanted = [str(e) for e in base["experiment_id"]]
             long_parts = [
                 self._q(
                     "SELECT experiment_id, concat('channel_', channel) AS column, toString(last) AS value FROM ("
