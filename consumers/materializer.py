@@ -15,7 +15,7 @@ import pandas as pd
 
 from expstream.exceptions import EventDecodeError
 
-__all__ = ["TABLE_COLUMNS", "Materializer", "Runs"]
+__all__ = ["TABLE_COLUMNS", "Chunks", "Materializer", "Runs"]
 
 
 class Runs:
@@ -45,6 +45,23 @@ class Runs:
         return pd.Categorical.from_codes(codes, categories=categories)
 
 
+class Chunks:
+    """A float64 column gathered from whole arrays (the columns of NumericPoints) or lists:
+    joined once by numpy instead of extending a list item by item."""
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+
+    def extend(self, values: Any) -> None:
+        self.parts.append(values)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def build(self) -> Any:
+        return np.concatenate([np.asarray(p, dtype=np.float64) for p in self.parts])
+
+
 #: column order of every table the materializer writes
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "experiments": (
@@ -70,15 +87,45 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _POINT_TABLES = {"NumericPoints": "points_numeric", "TextPoints": "points_text", "ImagePoints": "points_image"}
 _RUN_COLUMNS = ("experiment_id", "namespace", "channel", "generation", "session_id")
+_FLOAT_COLUMNS = {"points_numeric": ("x", "y", "ts"), "points_text": ("x", "ts"), "points_image": ("x", "ts")}
 _POINT_TYPES = {"NumericPoints": "numeric", "TextPoints": "text", "ImagePoints": "image"}
 
 
 def _column(values: Any) -> Any:
-    if isinstance(values, Runs):
+    if isinstance(values, (Runs, Chunks)):
         return values.build()
     if values and type(values[0]) is float:
         return np.asarray(values, dtype=np.float64)
     return values
+
+
+def _key_order(table: dict[str, Any]) -> np.ndarray | None:
+    """The row order that sorts a batch of points by the table's ``ORDER BY`` key, or None when it
+    is sorted already. ClickHouse skips its own sort for a sorted insert, which makes the insert
+    of a consumer batch (many channels interleaved) several times cheaper for the server.
+
+    Rows come in runs (one series each: one key, increasing x), so runs are ordered, not rows; a
+    batch where runs of one key overlap in x (two processes writing one channel) ends up nearly
+    sorted, and ClickHouse sorts the rest as before.
+    """
+    runs = [table[c] for c in ("experiment_id", "namespace", "channel", "generation")]
+    counts = runs[0].counts
+    xs = table["x"].parts
+    sessions = table["session_id"].values
+    keys = [(*(r.values[i] for r in runs), xs[i][0], sessions[i]) for i in range(len(counts))]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    if all(i == j for i, j in enumerate(order)):
+        return None
+    starts = np.cumsum([0, *counts])
+    return np.concatenate([np.arange(starts[i], starts[i + 1]) for i in order])
+
+
+def _take(column: Any, order: np.ndarray) -> Any:
+    if isinstance(column, pd.Categorical):
+        return pd.Categorical.from_codes(column.codes[order], categories=column.categories)
+    if isinstance(column, np.ndarray):
+        return column[order]
+    return [column[i] for i in order.tolist()]
 
 
 class Materializer:
@@ -94,7 +141,11 @@ class Materializer:
         table = self.tables.get(name)
         if table is None:
             runs = name.startswith("points_")
-            table = self.tables[name] = {c: Runs() if runs and c in _RUN_COLUMNS else [] for c in TABLE_COLUMNS[name]}
+            floats = _FLOAT_COLUMNS.get(name, ())
+            table = self.tables[name] = {
+                c: Runs() if runs and c in _RUN_COLUMNS else Chunks() if c in floats else []
+                for c in TABLE_COLUMNS[name]
+            }
         return table
 
     def columns(self) -> dict[str, dict[str, Any]]:
@@ -103,7 +154,9 @@ class Materializer:
         for name, table in self.tables.items():
             if not len(next(iter(table.values()))):
                 continue
-            out[name] = {c: _column(v) for c, v in table.items()}
+            columns = {c: _column(v) for c, v in table.items()}
+            order = _key_order(table) if name in _FLOAT_COLUMNS else None
+            out[name] = columns if order is None else {c: _take(v, order) for c, v in columns.items()}
         return out
 
     def _row(self, table_name: str, /, **values: Any) -> None:

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from expstream import schemas
 from expstream.exceptions import InvalidChannelValue
 from expstream.producer.channels import IMAGE, NUMERIC, TEXT, Channel, resolve_metric, resolve_x, to_float
@@ -69,6 +71,7 @@ class ExperimentStream:
         self.origin = origin
         self.batch_points = batch_points
         self.buffer_points = buffer_points
+        self._numeric_limit = 3 * buffer_points  # doubles in a numeric buffer: 3 per point
         self._backpressure = backpressure
         self.numeric: dict[str, Channel] = {}
         self.text: dict[str, Channel] = {}
@@ -177,9 +180,11 @@ class ExperimentStream:
                 return
         ch.last_x = px
         ch.next_x = px + 1.0
-        points = ch.points
-        points.append((px, value, ts))
-        if len(points) >= self.buffer_points:
+        points = ch.points  # x, y, ts flat in an array('d')
+        points.append(px)
+        points.append(value)
+        points.append(ts)
+        if len(points) >= self._numeric_limit:
             self._backpressure()
 
     def log_text(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
@@ -237,8 +242,14 @@ class ExperimentStream:
             return
         ch.last_x = x
         ch.next_x = x + 1.0
-        ch.points.append((x, value, ts))
-        if len(ch.points) >= self.buffer_points:
+        points = ch.points
+        if ch.width == 3:
+            points.append(x)
+            points.append(value)
+            points.append(ts)
+        else:
+            points.append((x, value, ts))
+        if len(points) >= self.buffer_points * ch.width:
             self._backpressure()
 
     def _not_increasing(self, ch: Channel, x: float) -> None:
@@ -284,7 +295,7 @@ class ExperimentStream:
         self._drain_lock = threading.Lock()
         self._pending.clear()
         for ch in self._channels:
-            ch.points.clear()
+            ch.clear()
 
     def close(self) -> None:
         """Take no more points: later log_* calls warn once per log name."""
@@ -313,6 +324,8 @@ class ExperimentStream:
 
     def _point_events(self, ch: Channel) -> Iterable[tuple[str, str, dict[str, Any]]]:
         points = ch.take()
+        if ch.width == 3:  # the flat doubles as rows of (x, y, ts)
+            points = np.frombuffer(points, dtype=np.float64).reshape(-1, 3)
         kind = _KIND_OF_TYPE[ch.type]
         for start in range(0, len(points), self.batch_points):
             chunk = points[start : start + self.batch_points]
@@ -327,6 +340,8 @@ class ExperimentStream:
                     sha256s=list(sha256s),
                     sizes=list(sizes),
                 )
+            elif ch.type == NUMERIC:  # rows of (x, y, ts) doubles: three column views, no copy
+                series.update(xs=chunk[:, 0], ys=chunk[:, 1], ts=chunk[:, 2])
             else:
                 xs, ys, ts = zip(*chunk, strict=True)
                 series.update(xs=list(xs), ys=list(ys), ts=list(ts))

@@ -18,6 +18,7 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from expstream.exceptions import EventDecodeError
+from expstream.schemas.columnar import read_numeric_points, write_numeric_points
 
 __all__ = [
     "KINDS",
@@ -69,6 +70,7 @@ class Registry:
 
     def __init__(self, folder: Path = HERE) -> None:
         header = json.loads((folder / f"{NAMESPACE}.Header.avsc").read_text())
+        self._header = parse_schema(header)
         self._current: dict[str, _Version] = {}
         self._by_fingerprint: dict[bytes, _Version] = {}
         for kind in KINDS:
@@ -105,17 +107,24 @@ class Registry:
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(version.fingerprint)
-        fastavro.schemaless_writer(out, version.parsed, record)
+        if kind == "NumericPoints":
+            write_numeric_points(out, self._header, record)
+        else:
+            fastavro.schemaless_writer(out, version.parsed, record)
         return out.getvalue()
 
     def decode(self, message: bytes) -> tuple[str, dict[str, Any]]:
-        """Return ``(kind, record)``, the record resolved to the current version of its kind."""
+        """Return ``(kind, record)``, the record resolved to the current version of its kind.
+
+        The columns of a current NumericPoints event come back as read-only float64 arrays."""
         if len(message) < 10 or message[:2] != MAGIC:
             raise EventDecodeError("not an Avro single-object message (bad magic)")
         writer = self._by_fingerprint.get(bytes(message[2:10]))
         if writer is None:
             raise EventDecodeError(f"unknown writer schema fingerprint {bytes(message[2:10]).hex()}")
         reader = self._current.get(writer.kind, writer)
+        if reader is writer and writer.kind == "NumericPoints":
+            return writer.kind, read_numeric_points(message, 10, self._header)
         body = io.BytesIO(message[10:])
         try:
             if reader is writer:

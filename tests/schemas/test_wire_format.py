@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import numpy as np
 import pytest
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
@@ -197,6 +198,17 @@ def _crc64_avro(data: bytes) -> int:
     return fp
 
 
+def _plain(value: Any) -> Any:
+    """A decoded event with its numpy columns as lists, to compare with literals."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def _message(raw: dict[str, Any], record: dict[str, Any]) -> bytes:
     """A single-object message written by hand with ``raw`` as the writer schema."""
     parsed = parse_schema(_standalone(raw))
@@ -215,7 +227,7 @@ def test_encoding_matches_the_committed_bytes(case: str) -> None:
     kind, record = GOLDEN_RECORDS[case]
     golden = bytes.fromhex(GOLDEN_HEX[case])
     assert schemas.encode(kind, record).hex() == golden.hex()
-    assert schemas.decode(golden) == (kind, record)
+    assert _plain(schemas.decode(golden)) == (kind, record)
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_RECORDS))
@@ -331,7 +343,7 @@ def test_decode_inverts_encode_for_every_kind(kind: str) -> None:
     message = schemas.encode(kind, record)
     assert message[:2] == schemas.MAGIC
     assert message[2:10] == schemas.registry.fingerprint(kind)
-    assert schemas.decode(message) == (kind, record)
+    assert _plain(schemas.decode(message)) == (kind, record)
 
 
 def test_every_kind_has_its_own_fingerprint() -> None:
