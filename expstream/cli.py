@@ -54,7 +54,9 @@ def replay(clickhouse_url: str | None, s3_url: str | None, into: str | None) -> 
         from expstream.consumers.sinks.clickhouse import ClickHouseTables
         from expstream.consumers.sinks.s3 import S3ObjectStore
 
-        tables, objects = ClickHouseTables.from_url(clickhouse_url), S3ObjectStore.from_url(s3_url)
+        # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA
+        tables = ClickHouseTables.from_url(clickhouse_url, ca=settings.clickhouse_ca)
+        objects = S3ObjectStore.from_url(s3_url, ca=settings.s3_ca)
     elif into and not (clickhouse_url or s3_url):
         from expstream.consumers.sinks.chdb import ChdbTables
         from expstream.consumers.sinks.localfs import LocalFolderStore

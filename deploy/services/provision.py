@@ -9,7 +9,11 @@ is served. `minio` is accepted as another name of the `s3` service.
     eval "$(python deploy/services/provision.py start [--state FILE] [kafka clickhouse s3])"
     python deploy/services/provision.py stop [--state FILE] [--keep-data] [kafka ...]
     python deploy/services/provision.py restart kafka      # same port, same data dir
-    python deploy/services/provision.py env                # print the export lines again
+    python deploy/services/provision.py env [--secure]     # print the export lines again
+
+Every service also speaks TLS with a throwaway CA made by the openssl command: Kafka has a SASL_SSL (PLAIN)
+listener beside its PLAINTEXT one, ClickHouse a secure native port for a password-protected user, and S3 speaks
+https only. `env --secure` prints the variables that reach all three that way.
 
 The same operations are importable: install(), start(), stop(), restart(), load_state().
 Progress goes to stderr; stdout carries only the `export` lines.
@@ -28,9 +32,11 @@ import http.client
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -52,7 +58,7 @@ S3_BACKENDS = {
     "versitygw": ("github.com/versity/versitygw/cmd/versitygw", "v1.8.0"),
     "minio": ("github.com/minio/minio", "RELEASE.2025-10-15T17-29-55Z"),
 }
-S3_USER = "expstream"
+S3_USER = SASL_USER = "expstream"
 DATABASE = BUCKET = "expstream"
 READY_TIMEOUT = {"kafka": 180.0, "clickhouse": 60.0, "s3": 60.0}
 STOP_TIMEOUT = 30.0
@@ -239,6 +245,10 @@ def load_state(state_path: str | os.PathLike[str] | None = None) -> dict[str, An
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     state["env"] = {k: v for svc in state["services"].values() for k, v in svc["env"].items()}
+    # the same services reached over TLS (and SASL for Kafka) with password-protected accounts
+    state["secure_env"] = {
+        k: v for svc in state["services"].values() for k, v in svc.get("secure_env", svc["env"]).items()
+    }
     if not state["services"]:
         path.unlink(missing_ok=True)
         return
@@ -247,8 +257,9 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def exports(state: dict[str, Any]) -> str:
-    return "".join(f"export {k}={v}\n" for k, v in sorted(state.get("env", {}).items()))
+def exports(state: dict[str, Any], secure: bool = False) -> str:
+    env = state.get("secure_env" if secure else "env", {})
+    return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in sorted(env.items()))
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -339,6 +350,37 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
+# ---------------------------------------------------------------------------------------------- tls
+
+
+def _tls(data_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it, made with the openssl command:
+    every service also speaks TLS, so the clients' TLS (and SASL) code runs against real servers."""
+    d = Path(data_dir) / "tls"
+    files = {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key", "keystore": d / "keystore.pem"}
+    if all(p.is_file() for p in files.values()):
+        return {k: str(p) for k, p in files.items()}
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServiceError("the openssl command is needed to make the services' test certificates")
+    d.mkdir(parents=True, exist_ok=True)
+    ca_key, csr, ext = d / "ca.key", d / "server.csr", d / "server.ext"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    new_key = [openssl, "req", "-newkey", "rsa:2048", "-nodes"]
+    _run([*new_key, "-x509", "-days", "30", "-subj", "/CN=expstream test CA", "-keyout", str(ca_key),
+          "-out", str(files["ca"]), "-addext", "basicConstraints=critical,CA:TRUE",
+          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])  # fmt: skip
+    _run([*new_key, "-subj", "/CN=127.0.0.1", "-keyout", str(files["key"]), "-out", str(csr)])
+    _run([openssl, "x509", "-req", "-in", str(csr), "-CA", str(files["ca"]), "-CAkey", str(ca_key),
+          "-CAcreateserial", "-days", "30", "-extfile", str(ext), "-out", str(files["cert"])])  # fmt: skip
+    # Kafka reads a PEM keystore: the PKCS#8 key followed by the certificate chain, in one file
+    files["keystore"].write_text(files["key"].read_text() + files["cert"].read_text())
+    return {k: str(p) for k, p in files.items()}
+
+
 # ---------------------------------------------------------------------------------------------- kafka
 
 
@@ -399,16 +441,25 @@ def _kafka_prepare(svc: dict[str, Any]) -> list[str]:
     if home is None:
         raise ServiceError("kafka is not installed: run `provision.py install kafka`")
     data = Path(svc["data_dir"])
-    port, cport = svc["port"], svc["controller_port"]
+    port, cport, sport = svc["port"], svc["controller_port"], svc["sasl_ssl_port"]
+    tls = _tls(data)
+    svc.setdefault("user", SASL_USER)
+    svc.setdefault("password", secrets.token_hex(12))
+    jaas = f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{svc["user"]}="{svc["password"]}";'
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{cport}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        # PLAINTEXT for speed; SASL_SSL (PLAIN over TLS) beside it for the tests of secured clusters
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport},CONTROLLER://127.0.0.1:{cport}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": tls["keystore"],
         "log.dirs": str(data / "kraft-logs"),
         "num.partitions": "1",
         "num.network.threads": "2",
@@ -445,6 +496,14 @@ def _kafka_prepare(svc: dict[str, Any]) -> list[str]:
         _run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(data / "server.properties")])
     svc["version"] = home.name
     svc["env"] = {"EXPSTREAM_KAFKA": f"127.0.0.1:{port}"}
+    svc["secure_env"] = {
+        "EXPSTREAM_KAFKA": f"127.0.0.1:{sport}",
+        "EXPSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "EXPSTREAM_KAFKA_SASL_MECHANISM": "PLAIN",
+        "EXPSTREAM_KAFKA_SASL_USERNAME": svc["user"],
+        "EXPSTREAM_KAFKA_SASL_PASSWORD": svc["password"],
+        "EXPSTREAM_KAFKA_SSL_CAFILE": tls["ca"],
+    }
     return [*java, "kafka.Kafka", str(data / "server.properties")]
 
 
@@ -457,7 +516,14 @@ CLICKHOUSE_CONFIG = """<?xml version="1.0"?>
     <size>100M</size><count>2</count></logger>
   <listen_host>127.0.0.1</listen_host>
   <tcp_port>{tcp}</tcp_port>
+  <tcp_port_secure>{tcp_secure}</tcp_port_secure>
   <http_port>{http}</http_port>
+  <openSSL><server>
+    <certificateFile>{cert}</certificateFile><privateKeyFile>{key}</privateKeyFile>
+    <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>
+    <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols>
+    <preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>
   <interserver_http_host>127.0.0.1</interserver_http_host>
   <interserver_http_port>{inter}</interserver_http_port>
   <path>{d}/db/</path>
@@ -485,7 +551,9 @@ CLICKHOUSE_USERS = """<?xml version="1.0"?>
     <poll_interval>1</poll_interval>  <!-- idle client connections no longer delay a shutdown by 10 s -->
   </default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-    <profile>default</profile><quota>default</quota></default></users>
+    <profile>default</profile><quota>default</quota></default>
+    <{user}><password>{password}</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+    <profile>default</profile><quota>default</quota></{user}></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval>
   </default></quotas>
@@ -500,9 +568,17 @@ def _clickhouse_prepare(svc: dict[str, Any]) -> list[str]:
     d = Path(svc["data_dir"])
     (d / "log").mkdir(exist_ok=True)
     ports = {"tcp": svc["port"], "http": svc["http_port"], "inter": svc["interserver_port"]}
-    (d / "config.xml").write_text(CLICKHOUSE_CONFIG.format(d=d, **ports))
-    (d / "users.xml").write_text(CLICKHOUSE_USERS)
+    tls = _tls(d)
+    svc.setdefault("user", DATABASE)
+    svc.setdefault("password", secrets.token_hex(12))
+    config = CLICKHOUSE_CONFIG.format(d=d, tcp_secure=svc["secure_port"], cert=tls["cert"], key=tls["key"], **ports)
+    (d / "config.xml").write_text(config)
+    (d / "users.xml").write_text(CLICKHOUSE_USERS.format(user=svc["user"], password=svc["password"]))
     svc["env"] = {"EXPSTREAM_CLICKHOUSE": f"clickhouse://default:@127.0.0.1:{svc['port']}/{DATABASE}"}
+    svc["secure_env"] = {
+        "EXPSTREAM_CLICKHOUSE": f"clickhouses://{svc['user']}:{svc['password']}@127.0.0.1:{svc['secure_port']}/{DATABASE}",
+        "EXPSTREAM_CLICKHOUSE_CA": tls["ca"],
+    }
     return [server, f"--config-file={d / 'config.xml'}"]
 
 
@@ -534,9 +610,16 @@ def _s3_prepare(svc: dict[str, Any]) -> list[str]:
     svc.setdefault("user", S3_USER)
     svc.setdefault("password", secrets.token_hex(12))
     svc["version"] = f"{backend} {S3_BACKENDS[backend][1]}"
-    svc["env"] = {"EXPSTREAM_S3": f"http://{svc['user']}:{svc['password']}@127.0.0.1:{svc['port']}/{BUCKET}"}
+    # S3 speaks https only (one port per server): every test of the object store runs over TLS
+    tls = svc["tls"] = _tls(svc["data_dir"])
+    url = f"https://{svc['user']}:{svc['password']}@127.0.0.1:{svc['port']}/{BUCKET}"
+    svc["env"] = svc["secure_env"] = {"EXPSTREAM_S3": url, "EXPSTREAM_S3_CA": tls["ca"]}
     address = f"127.0.0.1:{svc['port']}"
-    if backend == "minio":  # credentials come from MINIO_ROOT_* (see _s3_env)
+    if backend == "minio":  # credentials come from MINIO_ROOT_* (see _s3_env); certificates from --certs-dir
+        certs = Path(svc["data_dir"]) / "certs"
+        certs.mkdir(exist_ok=True)
+        shutil.copyfile(tls["cert"], certs / "public.crt")
+        shutil.copyfile(tls["key"], certs / "private.key")
         return [
             str(binary),
             "server",
@@ -546,9 +629,12 @@ def _s3_prepare(svc: dict[str, Any]) -> list[str]:
             address,
             "--console-address",
             f"127.0.0.1:{svc['console_port']}",
+            "--certs-dir",
+            str(certs),
         ]
     # versitygw: metadata in a sidecar dir, so no extended-attribute support is needed from the file system
-    return [str(binary), "--port", address, "--quiet", "posix", "--sidecar", str(meta), str(data)]
+    return [str(binary), "--port", address, "--cert", tls["cert"], "--key", tls["key"], "--quiet",
+            "posix", "--sidecar", str(meta), str(data)]  # fmt: skip
 
 
 def _s3_env(svc: dict[str, Any]) -> dict[str, str]:
@@ -577,7 +663,8 @@ def s3_request(svc: dict[str, Any], method: str, path: str = "/", region: str = 
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     auth = f"AWS4-HMAC-SHA256 Credential={svc['user']}/{scope}, SignedHeaders={signed}, Signature={signature}"
-    conn = http.client.HTTPConnection("127.0.0.1", svc["port"], timeout=10)
+    context = ssl.create_default_context(cafile=svc["tls"]["ca"])
+    conn = http.client.HTTPSConnection("127.0.0.1", svc["port"], timeout=10, context=context)
     try:
         conn.request(
             method, path, headers={"x-amz-date": amz_date, "x-amz-content-sha256": payload, "Authorization": auth}
@@ -609,11 +696,13 @@ def _s3_create_bucket(svc: dict[str, Any]) -> None:
 def _new_entry(name: str) -> dict[str, Any]:
     data = tempfile.mkdtemp(prefix=f"expstream-{name}-")
     if name == "kafka":
-        port, cport = _free_ports(2)
-        return {"port": port, "controller_port": cport, "data_dir": data}
+        port, cport, sport = _free_ports(3)
+        return {"port": port, "controller_port": cport, "sasl_ssl_port": sport, "data_dir": data}
     if name == "clickhouse":
-        port, http_port, inter = _free_ports(3)
-        return {"port": port, "http_port": http_port, "interserver_port": inter, "data_dir": data}
+        port, http_port, inter, secure = _free_ports(4)
+        return {
+            "port": port, "http_port": http_port, "interserver_port": inter, "secure_port": secure, "data_dir": data,
+        }  # fmt: skip
     port, console = _free_ports(2)
     backend = s3_backend()
     return {"port": port, "data_dir": data, "backend": backend} | (
@@ -740,6 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all)")
     parser.add_argument("--state", help="state file (default: $EXPSTREAM_CACHE/services.json)")
     parser.add_argument("--keep-data", action="store_true", help="stop: keep ports and data dir for a restart")
+    parser.add_argument("--secure", action="store_true", help="env: the TLS/SASL endpoints and their credentials")
     args = parser.parse_args(argv)
     try:
         if args.command == "install":
@@ -754,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 state = restart(name, args.state)
             print(exports(state), end="")
         elif args.command == "env":
-            print(exports(load_state(args.state)), end="")
+            print(exports(load_state(args.state), secure=args.secure), end="")
         else:
             state = load_state(args.state)
             for name, svc in state["services"].items():

@@ -47,6 +47,38 @@ def logical_topic(settings: Settings, physical: str) -> str:
     return "expstream" + physical.removeprefix(settings.kafka_topic_prefix)
 
 
+class _RedactSecrets(logging.Filter):
+    """kafka-python's DEBUG logs print the SASL/PLAIN request bytes, password included: rewrite any
+    record that carries a password (filters run only for enabled levels, so this costs nothing
+    at the default WARNING)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+_redact = _RedactSecrets()
+
+
+def _keep_out_of_logs(password: str) -> None:
+    from kafka import KafkaConsumer  # noqa: F401 - imports the modules (and loggers) that log requests
+
+    for form in (password, repr(password.encode())[2:-1]):  # as text, and as escaped in a bytes repr
+        _redact.secrets.add(form)
+    for name in [n for n in logging.root.manager.loggerDict if n == "kafka" or n.startswith("kafka.")]:
+        logger = logging.getLogger(name)
+        if _redact not in logger.filters:
+            logger.addFilter(_redact)
+
+
 def kafka_options(settings: Settings) -> dict[str, Any]:
     """Connection options shared by producer, consumer and admin client (secrets stay in memory)."""
     if not settings.kafka:
@@ -63,23 +95,29 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
         options["sasl_plain_username"] = settings.kafka_sasl_username
         if settings.kafka_sasl_password is not None:
             options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+            _keep_out_of_logs(options["sasl_plain_password"])
     return options
 
 
 def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> None:
-    """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions (existing ones are kept)."""
+    """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions, replicated on up to three
+    brokers (existing ones are kept)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=10_000)
+    try:
+        admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
+    except KafkaError as exc:
+        raise TransportError(f"cannot reach Kafka at {settings.kafka}: {type(exc).__name__}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
+        replicas = min(3, max(1, len(admin.describe_cluster().get("brokers", []))))
         missing = [
             NewTopic(
                 name=physical_topic(settings, topic),
                 num_partitions=settings.kafka_partitions,
-                replication_factor=1,
+                replication_factor=replicas,
                 topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
             )
             for topic in topics
@@ -90,6 +128,8 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 admin.create_topics(missing, timeout_ms=10_000)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
+    except KafkaError as exc:
+        raise TransportError(f"cannot create the topics on Kafka: {type(exc).__name__}: {exc}") from exc
     finally:
         admin.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,12 +26,11 @@ def _drop_database(url: str) -> None:
         client.disconnect()
 
 
-def _drop_bucket(url: str) -> None:
-    from minio import Minio
+def _drop_bucket(url: str, ca: Path | None) -> None:
+    from expstream.consumers.sinks.s3 import S3ObjectStore
 
-    parts = urlsplit(url)
-    client = Minio(f"{parts.hostname}:{parts.port}", parts.username, parts.password, secure=False)
-    bucket = parts.path.strip("/")
+    client = S3ObjectStore.from_url(url, ca=ca)._client
+    bucket = urlsplit(url).path.strip("/")
     if client.bucket_exists(bucket):
         for item in client.list_objects(bucket, recursive=True):
             client.remove_object(bucket, item.object_name)
@@ -52,7 +52,14 @@ def new_clickhouse_url(services: dict[str, Any]) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
-def new_s3_url(services: dict[str, Any]) -> Iterator[Callable[[], str]]:
+def s3_ca(services: dict[str, Any]) -> Path | None:
+    """The CA bundle of the session's S3 server (it speaks https), if it has one."""
+    ca = services["env"].get("EXPSTREAM_S3_CA")
+    return Path(ca) if ca else None
+
+
+@pytest.fixture(scope="session")
+def new_s3_url(services: dict[str, Any], s3_ca: Path | None) -> Iterator[Callable[[], str]]:
     """``new_s3_url()``: the session's S3 server with a bucket of its own (created by the adapter)."""
     made: list[str] = []
 
@@ -62,4 +69,4 @@ def new_s3_url(services: dict[str, Any]) -> Iterator[Callable[[], str]]:
 
     yield new
     for url in made:
-        _drop_bucket(url)
+        _drop_bucket(url, s3_ca)

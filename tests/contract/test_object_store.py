@@ -19,7 +19,7 @@ def _options(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[
     if kind == "localfs":
         return {"root": tmp_path / "store"}
     if kind == "s3":  # a bucket of its own on the session's S3 server
-        return {"url": request.getfixturevalue("new_s3_url")()}
+        return {"url": request.getfixturevalue("new_s3_url")(), "ca": request.getfixturevalue("s3_ca")}
     return {}
 
 
@@ -180,10 +180,10 @@ def s3_bucket(new_s3_url: Callable[[], str]) -> str:
     return new_s3_url()
 
 
-def test_s3_multipart_put_and_compose_of_large_objects(s3_bucket: str) -> None:
+def test_s3_multipart_put_and_compose_of_large_objects(s3_bucket: str, s3_ca: Path | None) -> None:
     from expstream.consumers.sinks.s3 import MIN_PART_SIZE, S3ObjectStore
 
-    store = S3ObjectStore.from_url(s3_bucket)
+    store = S3ObjectStore.from_url(s3_bucket, ca=s3_ca)
     store.part_size = MIN_PART_SIZE  # 11 MiB → three parts
     big = hashlib.sha256(b"seed").digest() * (11 * 1024 * 1024 // 32) + b"tail"
     store.put("big", big)  # the multipart ETag is checked against the parts' MD5s
@@ -193,19 +193,19 @@ def test_s3_multipart_put_and_compose_of_large_objects(s3_bucket: str) -> None:
     assert hashlib.sha256(store.get("whole")).digest() == hashlib.sha256(big + b"abc" + big).digest()
 
 
-def test_s3_creates_its_bucket_and_keeps_secrets_out_of_repr_and_errors(s3_bucket: str) -> None:
+def test_s3_creates_its_bucket_and_keeps_secrets_out_of_repr_and_errors(s3_bucket: str, s3_ca: Path | None) -> None:
     from expstream.consumers.sinks.s3 import S3ObjectStore
 
     parts = urlsplit(s3_bucket)
     secret = parts.password
     assert secret
-    store = S3ObjectStore.from_url(s3_bucket)
+    store = S3ObjectStore.from_url(s3_bucket, ca=s3_ca)
     store.put("a", b"1")
-    assert S3ObjectStore.from_url(s3_bucket).get("a") == b"1"  # an existing bucket is fine
+    assert S3ObjectStore.from_url(s3_bucket, ca=s3_ca).get("a") == b"1"  # an existing bucket is fine
     assert secret not in repr(store) and f"{parts.username}:" not in repr(store)
     wrong = urlunsplit(parts._replace(netloc=f"{parts.username}:{secret}x@{parts.hostname}:{parts.port}"))
     with pytest.raises(StorageError) as caught:
-        S3ObjectStore.from_url(wrong)
+        S3ObjectStore.from_url(wrong, ca=s3_ca)
     assert secret not in str(caught.value)
     assert caught.value.__cause__ is not None
     with pytest.raises(ConfigurationError) as bad:

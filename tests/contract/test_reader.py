@@ -184,7 +184,9 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, 
             else:
                 tables = create_table_store(kind, url=request.getfixturevalue("new_clickhouse_url")())
                 tables.ensure_schema()
-                objects = create_object_store("s3", url=request.getfixturevalue("new_s3_url")())
+                objects = create_object_store(
+                    "s3", url=request.getfixturevalue("new_s3_url")(), ca=request.getfixturevalue("s3_ca")
+                )
             fill(tables, objects)
             built[kind] = World(kind, Reader(tables, objects, refresh=None), tables, objects)
         return built[kind]

@@ -19,13 +19,12 @@ def with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + path, "", ""))
 
 
-@pytest.fixture
-def cluster(services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def _installation(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Environment of a fresh installation on the shared services: own topics, database, bucket."""
     tag = uuid.uuid4().hex[:10]
-    env = services["env"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("EXPSTREAM_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("EXPSTREAM_KAFKA", env["EXPSTREAM_KAFKA"])
     monkeypatch.setenv("EXPSTREAM_KAFKA_TOPIC_PREFIX", f"t{tag}")
     monkeypatch.setenv("EXPSTREAM_KAFKA_PARTITIONS", "4")
     monkeypatch.setenv("EXPSTREAM_CONSUMER_GROUP", f"g{tag}")
@@ -36,6 +35,21 @@ def cluster(services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     _reset()
     yield load_settings()
     _reset()
+
+
+@pytest.fixture
+def cluster(services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A fresh installation on the shared services, over their plain endpoints where they have one."""
+    yield from _installation(services["env"], tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def secure_cluster(services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The same, reached only over TLS: Kafka with SASL/PLAIN, ClickHouse and S3 with passwords."""
+    env = services.get("secure_env", {})
+    if env.get("EXPSTREAM_KAFKA_SECURITY_PROTOCOL") != "SASL_SSL" or "EXPSTREAM_CLICKHOUSE_CA" not in env:
+        pytest.skip("these services have no TLS endpoints (EXPSTREAM_TEST_SERVICES names services started elsewhere)")
+    yield from _installation(env, tmp_path, monkeypatch)
 
 
 def _reset() -> None:
@@ -49,9 +63,13 @@ def _reset() -> None:
 @pytest.fixture
 def consumer(cluster: Settings) -> Iterator[object]:
     """One consumer service (a member of the cluster's group) materializing in a thread."""
+    yield from _consumer(cluster)
+
+
+def _consumer(settings: Settings) -> Iterator[object]:
     from expstream.wiring import consumer_runner
 
-    runner = consumer_runner(cluster)
+    runner = consumer_runner(settings)
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
@@ -59,3 +77,8 @@ def consumer(cluster: Settings) -> Iterator[object]:
     stop.set()
     thread.join(timeout=30)
     runner.source.close()
+
+
+@pytest.fixture
+def secure_consumer(secure_cluster: Settings) -> Iterator[object]:
+    yield from _consumer(secure_cluster)

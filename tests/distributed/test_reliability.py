@@ -161,7 +161,7 @@ def test_replay_rebuilds_identical_results(cluster: Settings, consumer: object, 
     env = services["env"]
     tag = f"replay{os.getpid()}{threading.get_ident() % 1000}"
     tables = ClickHouseTables.from_url(with_path(env["EXPSTREAM_CLICKHOUSE"], f"db_{tag}"))
-    objects = S3ObjectStore.from_url(with_path(env["EXPSTREAM_S3"], f"bucket-{tag}"))
+    objects = S3ObjectStore.from_url(with_path(env["EXPSTREAM_S3"], f"bucket-{tag}"), ca=cluster.s3_ca)
     applied = replay(source_from_start(cluster), tables, objects, group="replay")
     assert applied > 0
     original, rebuilt = exp._backend.reader, Reader(tables, objects)
