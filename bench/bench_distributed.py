@@ -6,8 +6,8 @@ Starts Kafka, ClickHouse and S3 with deploy/services/provision.py (or uses EXPST
 EXPSTREAM_CLICKHOUSE / EXPSTREAM_S3 if set), runs ``expstream consume`` processes, logs the points
 from this process as fast as it can, and reports: sustained end-to-end throughput (first log call →
 last point visible in ClickHouse), freshness (a probe metric logged every 100 ms, timed until a query
-sees it: p50 / p99), and bytes per point in the spool (Avro, uncompressed), on the broker (after
-compression) and in ClickHouse.
+sees it: p50 / p99), the CPU each thread of the producer process used while logging, and bytes per
+point in the spool (Avro, uncompressed), on the broker (after compression) and in ClickHouse.
 """
 
 from __future__ import annotations
@@ -36,6 +36,18 @@ def _provision():  # type: ignore[no-untyped-def]
 
 def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each named thread of this process (Linux /proc)."""
+    out = {}
+    for thread in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[thread.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return out
 
 
 def watch(experiment_id: str) -> None:
@@ -113,6 +125,7 @@ def main() -> None:
         threading.Thread(target=probe, daemon=True).start()
         names = [f"metric_{c}" for c in range(args.channels)]
         per_channel = args.points // args.channels
+        cpu_before = _thread_cpu()
         start = time.perf_counter()
         log = exp.log_metric
         step_time = args.channels / args.rate if args.rate else 0.0
@@ -124,6 +137,7 @@ def main() -> None:
                 if ahead > 0:
                     time.sleep(ahead)
         logged = time.perf_counter()
+        cpu = {name: (t - cpu_before.get(name, 0.0)) / (logged - start) for name, t in _thread_cpu().items()}
         watermark = exp._backend.writer.flush()
         exp._backend.materialize(watermark, 600)
         visible = time.perf_counter()
@@ -146,6 +160,8 @@ def main() -> None:
         print(f"  logging loop: {logged - start:.2f} s ({total / (logged - start):,.0f} points/s)")
         print(f"  end to end (first log → all visible in ClickHouse): {visible - start:.2f} s "
               f"= {total / (visible - start):,.0f} points/s")  # fmt: skip
+        busy = ", ".join(f"{name} {share:.3f}" for name, share in sorted(cpu.items(), key=lambda kv: -kv[1]) if share)
+        print(f"  producer threads while logging, cores: {busy}")
         if latencies:
             q = statistics.quantiles(latencies, n=100)
             print(f"  freshness over {len(latencies)} probes: p50 {q[49]:.2f} s, p99 {q[98]:.2f} s")
