@@ -7,13 +7,17 @@ records come in offset order per partition; ``seek`` moves to positions the sink
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from expstream.producer.transports.base import Watermark
 
-__all__ = ["Record", "Source"]
+__all__ = ["POLL_BYTES", "PartitionedLogSource", "Record", "Source"]
+
+#: Payload bytes one poll of an embedded source returns at most (besides one record): bounds memory with blobs.
+POLL_BYTES = 64 << 20
 
 
 @dataclass(slots=True)
@@ -53,3 +57,48 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release resources. Idempotent."""
+
+
+class PartitionedLogSource(Source):
+    """The embedded sources' shared reading: every partition of the topics, by position, with the
+    partitions taking turns leading a poll so that a busy partition never starves the others."""
+
+    def __init__(self, topics: Iterable[str], partitions: int, committed: Watermark) -> None:
+        self.topics = tuple(topics)
+        self._partitions = [(t, p) for t in self.topics for p in range(partitions)]
+        self._lock = threading.Lock()
+        self._positions = {tp: committed.get(tp, 0) for tp in self._partitions}
+        self._turn = 0
+
+    @abstractmethod
+    def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Record]:
+        """Records of one partition from ``offset`` on (at least one if any, however large)."""
+
+    def _fetch(self, max_records: int, max_bytes: int) -> list[Record]:
+        out: list[Record] = []
+        budget = max_bytes
+        with self._lock:
+            n = len(self._partitions)
+            start, self._turn = self._turn, (self._turn + 1) % n
+            for i in range(n):
+                if len(out) >= max_records or budget <= 0:
+                    break
+                topic, partition = tp = self._partitions[(start + i) % n]
+                got = self._read(topic, partition, self._positions[tp], max_records - len(out), budget)
+                if got:
+                    out.extend(got)
+                    budget -= sum(len(r.value) for r in got)
+                    self._positions[tp] = got[-1].next_offset
+        return out
+
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        with self._lock:
+            unknown = set(positions) - set(self._positions)
+            if unknown:
+                raise ValueError(f"not partitions of this source: {sorted(unknown)}")
+            self._positions.update(positions)
+
+    def positions(self) -> Watermark:
+        """Where the next poll continues, per partition."""
+        with self._lock:
+            return dict(self._positions)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from expstream.consumers.sources.base import Record, Source
+from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource, Record
 from expstream.exceptions import TransportError
 from expstream.producer.transports.base import TOPICS, Watermark
 from expstream.producer.transports.local_log import LocalLog
@@ -22,11 +22,9 @@ from expstream.producer.transports.local_log import LocalLog
 __all__ = ["LocalLogSource"]
 
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-#: Payload bytes one poll returns at most (besides one record): bounds memory with large blobs.
-POLL_BYTES = 64 << 20
 
 
-class LocalLogSource(Source):
+class LocalLogSource(PartitionedLogSource):
     """Reads each partition in offset order; partitions take turns leading a poll."""
 
     def __init__(
@@ -39,15 +37,11 @@ class LocalLogSource(Source):
         if not _GROUP_RE.match(group):
             raise ValueError(f"invalid consumer group name {group!r}")
         self.log = log
-        self.topics = tuple(topics)
         self.group = group
         folder = Path(positions_dir) if positions_dir is not None else log.root.parent / "positions"
         self._file = folder / f"{group}.json"
-        self._partitions = [(t, p) for t in self.topics for p in range(log.partitions)]
-        self._lock = threading.Lock()
         self._committed = self._load()
-        self._positions = {tp: self._committed.get(tp, 0) for tp in self._partitions}
-        self._turn = 0
+        super().__init__(topics, log.partitions, self._committed)
 
     def _load(self) -> Watermark:
         try:
@@ -62,44 +56,18 @@ class LocalLogSource(Source):
         deadline = time.monotonic() + timeout
         delay = 0.001
         while True:
-            records = self._fetch(max_records)
+            records = self._fetch(max_records, POLL_BYTES)
             remaining = deadline - time.monotonic()
             if records or remaining <= 0:
                 return records
             time.sleep(min(delay, remaining))  # no notification across processes: poll the end
             delay = min(delay * 2, 0.05)
 
-    def _fetch(self, max_records: int) -> list[Record]:
-        out: list[Record] = []
-        budget = POLL_BYTES
-        with self._lock:
-            n = len(self._partitions)
-            start, self._turn = self._turn, (self._turn + 1) % n
-            for i in range(n):
-                if len(out) >= max_records or budget <= 0:
-                    break
-                topic, partition = tp = self._partitions[(start + i) % n]
-                try:
-                    got = self.log.read(topic, partition, self._positions[tp], max_records - len(out), budget)
-                except OSError as exc:
-                    raise TransportError(f"cannot read {topic}/{partition} in {self.log.root}: {exc}") from exc
-                if got:
-                    out.extend(got)
-                    budget -= sum(len(r.value) for r in got)
-                    self._positions[tp] = got[-1].next_offset
-        return out
-
-    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
-        with self._lock:
-            unknown = set(positions) - set(self._positions)
-            if unknown:
-                raise ValueError(f"not partitions of this source: {sorted(unknown)}")
-            self._positions.update(positions)
-
-    def positions(self) -> Watermark:
-        """Where the next poll continues, per partition."""
-        with self._lock:
-            return dict(self._positions)
+    def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Record]:
+        try:
+            return self.log.read(topic, partition, offset, max_records, max_bytes)
+        except OSError as exc:
+            raise TransportError(f"cannot read {topic}/{partition} in {self.log.root}: {exc}") from exc
 
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
         with self._lock:

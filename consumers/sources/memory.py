@@ -2,66 +2,36 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping
 
-from expstream.consumers.sources.base import Record, Source
+from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource, Record
 from expstream.producer.transports.base import TOPICS, Watermark
 from expstream.producer.transports.memory import MemoryLog
 
 __all__ = ["MemorySource"]
 
 
-class MemorySource(Source):
+class MemorySource(PartitionedLogSource):
     """Reads each partition in offset order; commits live in the log, per group."""
 
     def __init__(self, log: MemoryLog, topics: Iterable[str] = TOPICS, group: str = "default") -> None:
         self.log = log
-        self.topics = tuple(topics)
         self.group = group
-        self._partitions = [(t, p) for t in self.topics for p in range(log.partitions)]
-        self._lock = threading.Lock()
-        committed = log.committed(group)
-        self._positions = {tp: committed.get(tp, 0) for tp in self._partitions}
-        self._turn = 0
+        super().__init__(topics, log.partitions, log.committed(group))
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
         deadline = time.monotonic() + timeout
         while True:
             version = self.log.version
-            records = self._fetch(max_records)
+            records = self._fetch(max_records, POLL_BYTES)
             remaining = deadline - time.monotonic()
             if records or remaining <= 0:
                 return records
             self.log.wait(version, remaining)
 
-    def _fetch(self, max_records: int) -> list[Record]:
-        out: list[Record] = []
-        with self._lock:
-            n = len(self._partitions)
-            start, self._turn = self._turn, (self._turn + 1) % n
-            for i in range(n):
-                if len(out) >= max_records:
-                    break
-                topic, partition = tp = self._partitions[(start + i) % n]
-                got = self.log.read(topic, partition, self._positions[tp], max_records - len(out))
-                if got:
-                    out.extend(got)
-                    self._positions[tp] = got[-1].next_offset
-        return out
-
-    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
-        with self._lock:
-            unknown = set(positions) - set(self._positions)
-            if unknown:
-                raise ValueError(f"not partitions of this source: {sorted(unknown)}")
-            self._positions.update(positions)
-
-    def positions(self) -> Watermark:
-        """Where the next poll continues, per partition."""
-        with self._lock:
-            return dict(self._positions)
+    def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Record]:
+        return self.log.read(topic, partition, offset, max_records)
 
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
         self.log.commit(self.group, positions)
