@@ -47,36 +47,31 @@ def logical_topic(settings: Settings, physical: str) -> str:
     return "expstream" + physical.removeprefix(settings.kafka_topic_prefix)
 
 
-class _RedactSecrets(logging.Filter):
-    """kafka-python's DEBUG logs print the SASL/PLAIN request bytes, password included: rewrite any
-    record that carries a password (filters run only for enabled levels, so this costs nothing
-    at the default WARNING)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-_redact = _RedactSecrets()
+#: passwords that must never reach a log record of kafka-python, as text and as escaped in a bytes repr
+_LOG_SECRETS: set[str] = set()
 
 
 def _keep_out_of_logs(password: str) -> None:
-    from kafka import KafkaConsumer  # noqa: F401 - imports the modules (and loggers) that log requests
+    """kafka-python's DEBUG logs print the SASL/PLAIN request bytes, password included. Records of
+    its loggers (any ``kafka.*``, also ones created later) are rewritten without it when they are
+    made; records are only made for enabled levels, so this costs nothing at the default WARNING."""
+    if not password:
+        return
+    if not _LOG_SECRETS:
+        previous = logging.getLogRecordFactory()
 
-    for form in (password, repr(password.encode())[2:-1]):  # as text, and as escaped in a bytes repr
-        _redact.secrets.add(form)
-    for name in [n for n in logging.root.manager.loggerDict if n == "kafka" or n.startswith("kafka.")]:
-        logger = logging.getLogger(name)
-        if _redact not in logger.filters:
-            logger.addFilter(_redact)
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if record.name.startswith("kafka"):
+                message = record.getMessage()
+                if any(secret in message for secret in _LOG_SECRETS):
+                    for secret in _LOG_SECRETS:
+                        message = message.replace(secret, "***")
+                    record.msg, record.args = message, None
+            return record
+
+        logging.setLogRecordFactory(factory)
+    _LOG_SECRETS.update({password, repr(password.encode())[2:-1]})
 
 
 def kafka_options(settings: Settings) -> dict[str, Any]:
