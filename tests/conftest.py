@@ -70,12 +70,22 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Kafka, ClickHouse and S3 started once for the session on free loopback ports.
 
     Installed (and cached) on first use by ``deploy/services/provision.py``; set
-    ``EXPSTREAM_TEST_SERVICES=<state file>`` to use services that are already running instead.
+    ``EXPSTREAM_TEST_SERVICES=<state file>`` to use services that provision.py already runs, or
+    ``EXPSTREAM_TEST_SERVICES=env`` to use ``EXPSTREAM_KAFKA`` / ``_CLICKHOUSE`` / ``_S3`` (and their TLS
+    variables) from the environment, e.g. ``docker compose up``; tests that stop a server then skip.
     """
     import os
 
     provision = _provision()
     existing = os.environ.get("EXPSTREAM_TEST_SERVICES")
+    if existing == "env":  # e.g. `docker compose up -d` and the README's exports: used as they are
+        names = ("EXPSTREAM_KAFKA", "EXPSTREAM_CLICKHOUSE", "EXPSTREAM_S3")
+        missing = [name for name in names if not os.environ.get(name)]
+        if missing:
+            raise pytest.UsageError(f"EXPSTREAM_TEST_SERVICES=env needs {', '.join(missing)} set")
+        env = {k: v for k, v in os.environ.items() if k.startswith(names)}
+        yield {"services": {}, "env": env, "state_path": None}  # nothing to stop and restart
+        return
     if existing:
         yield provision.load_state(existing) | {"state_path": existing, "provision": provision}
         return
