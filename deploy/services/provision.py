@@ -156,30 +156,36 @@ def _install_kafka() -> str:
     raise ServiceError("no Kafka version resolved:\n" + "\n".join(errors))
 
 
-def _install_clickhouse() -> str:
-    if not shutil.which("clickhouse-server") or not shutil.which("clickhouse-client"):
-        if os.geteuid() != 0:
-            raise ServiceError("clickhouse-server is not installed; run install as root (apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if not any(Path("/var/lib/apt/lists").glob("*Packages*")):
-            _run(["apt-get", "update", "-q"], env=env)
-        # policy-rc.d exit 101 = "do not start services from maintainer scripts": nothing may grab port 9000.
-        policy = Path("/usr/sbin/policy-rc.d")
-        own_policy = not policy.exists()
-        if own_policy:
-            policy.write_text("#!/bin/sh\nexit 101\n")
-            policy.chmod(0o755)
-        packages = ["clickhouse-server", "clickhouse-client"]
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+def _apt_install(packages: Sequence[str]) -> None:
+    """``apt-get install`` as root, without letting maintainer scripts start any service."""
+    if os.geteuid() != 0:
+        raise ServiceError(f"{' '.join(packages)} not installed; run install as root (apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not any(Path("/var/lib/apt/lists").glob("*Packages*")):
+        _run(["apt-get", "update", "-q"], env=env)
+    # policy-rc.d exit 101 = "do not start services from maintainer scripts": nothing may grab port 9000.
+    policy = Path("/usr/sbin/policy-rc.d")
+    own_policy = not policy.exists()
+    if own_policy:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    try:
         try:
-            try:
-                _run(install, env=env)
-            except ServiceError:  # stale package lists: refresh them once and try again
-                _run(["apt-get", "update", "-q"], env=env)
-                _run(install, env=env)
-        finally:
-            if own_policy:
-                policy.unlink(missing_ok=True)
+            _run(install, env=env)
+        except ServiceError:  # stale package lists: refresh them once and try again
+            _run(["apt-get", "update", "-q"], env=env)
+            _run(install, env=env)
+    finally:
+        if own_policy:
+            policy.unlink(missing_ok=True)
+
+
+def _install_clickhouse() -> str:
+    if not shutil.which("openssl"):  # every service's test certificates are made with it
+        _apt_install(["openssl"])
+    if not shutil.which("clickhouse-server") or not shutil.which("clickhouse-client"):
+        _apt_install(["clickhouse-server", "clickhouse-client"])
         if subprocess.run(["pgrep", "-x", "clickhouse-serv"], capture_output=True).returncode == 0:
             _log("a system clickhouse-server is running after apt-get; stopping it (never used)")
             subprocess.run(["service", "clickhouse-server", "stop"], capture_output=True)
@@ -362,7 +368,7 @@ def _tls(data_dir: str | os.PathLike[str]) -> dict[str, str]:
         return {k: str(p) for k, p in files.items()}
     openssl = shutil.which("openssl")
     if openssl is None:
-        raise ServiceError("the openssl command is needed to make the services' test certificates")
+        raise ServiceError("the openssl command is needed for the services' test certificates: run install (apt-get)")
     d.mkdir(parents=True, exist_ok=True)
     ca_key, csr, ext = d / "ca.key", d / "server.csr", d / "server.ext"
     ext.write_text(
