@@ -250,11 +250,10 @@ def load_state(state_path: str | os.PathLike[str] | None = None) -> dict[str, An
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    state["env"] = {k: v for svc in state["services"].values() for k, v in svc["env"].items()}
+    services = state["services"].values()
+    state["env"] = {k: v for svc in services for k, v in svc.get("env", {}).items()}
     # the same services reached over TLS (and SASL for Kafka) with password-protected accounts
-    state["secure_env"] = {
-        k: v for svc in state["services"].values() for k, v in svc.get("secure_env", svc["env"]).items()
-    }
+    state["secure_env"] = {k: v for svc in services for k, v in svc.get("secure_env", svc.get("env", {})).items()}
     if not state["services"]:
         path.unlink(missing_ok=True)
         return
@@ -498,7 +497,9 @@ def _kafka_prepare(svc: dict[str, Any]) -> list[str]:
         str(home / "lib" / "*"),
     ]
     if not (data / "kraft-logs" / "meta.properties").is_file():
-        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # one in 64 would read as an option (Kafka's own ids avoid it too)
+            cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
         _run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(data / "server.properties")])
     svc["version"] = home.name
     svc["env"] = {"EXPSTREAM_KAFKA": f"127.0.0.1:{port}"}
@@ -782,12 +783,13 @@ def start(services: Sequence[str] | None = None, state_path: str | os.PathLike[s
                 _log(f"{name} ready {time.time() - svc['started_at']:.1f} s after launch")
         except BaseException:
             for name in launched:
-                svc = state["services"][name]
-                _terminate(svc["pid"], timeout=5.0)
-                svc["pid"] = None
-                if not svc.get("kept"):  # a kept data dir stays for the next try
-                    shutil.rmtree(svc.pop("data_dir"), ignore_errors=True)
-                    del state["services"][name]
+                _terminate(state["services"][name]["pid"], timeout=5.0)
+            for name, svc in list(state["services"].items()):
+                if name in launched or not svc.get("pid"):  # launched now, or failed before its launch
+                    svc["pid"] = None
+                    if not svc.get("kept"):  # a kept data dir stays for the next try
+                        shutil.rmtree(svc.pop("data_dir"), ignore_errors=True)
+                        del state["services"][name]
             _save_state(path, state)
             raise
         for name in launched:
