@@ -173,11 +173,17 @@ class S3ObjectStore(ObjectStore):
 
     def get(self, key: str) -> bytes:
         validate_key(key)
+        with self._object(key) as response:
+            return bytes(response.read())
+
+    @contextmanager
+    def _object(self, key: str) -> Iterator[Any]:
+        """The open response of ``key`` (KeyError when absent); its connection goes back to the pool after."""
         with self._errors(f"get of {key!r}"):
             response: Any = None
             try:
                 response = self._client.get_object(self.bucket, key)
-                return bytes(response.read())
+                yield response
             except Exception as exc:
                 if self._missing(exc):
                     raise KeyError(key) from None
@@ -220,16 +226,5 @@ class S3ObjectStore(ObjectStore):
             self._upload(key, spool, length)
 
     def _copy_into(self, key: str, out: IO[bytes]) -> None:
-        with self._errors(f"get of {key!r}"):
-            response: Any = None
-            try:
-                response = self._client.get_object(self.bucket, key)
-                shutil.copyfileobj(response, out, _COPY_BUFFER)
-            except Exception as exc:
-                if self._missing(exc):
-                    raise KeyError(key) from None
-                raise
-            finally:
-                if response is not None:
-                    response.close()
-                    response.release_conn()
+        with self._object(key) as response:
+            shutil.copyfileobj(response, out, _COPY_BUFFER)
