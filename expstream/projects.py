@@ -56,6 +56,18 @@ def _as_list(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else [value]
 
 
+def _filters(id: Any, state: Any, owner: Any, tag: Any, min_running_time: int | None) -> dict[str, Any]:
+    """The legacy filter arguments of get_experiments / get_leaderboard as the reader takes them."""
+    return {
+        "ids": _as_list(id),
+        "states": _as_list(state),
+        "owners": _as_list(owner),
+        "tags": _as_list(tag),
+        "min_running_time": min_running_time,
+        "now": time.time(),
+    }
+
+
 class Project:
     """A namespace/name pair; experiments are created and listed through it."""
 
@@ -245,15 +257,7 @@ class Project:
         min_running_time: int | None = None,
     ) -> list[Experiment]:
         """Experiments matching every filter, by short id; ``tag`` needs all listed tags."""
-        rows = self._backend.reader.find_experiments(
-            self.full_id,
-            ids=_as_list(id),
-            states=_as_list(state),
-            owners=_as_list(owner),
-            tags=_as_list(tag),
-            min_running_time=min_running_time,
-            now=time.time(),
-        )
+        rows = self._backend.reader.find_experiments(self.full_id, **_filters(id, state, owner, tag, min_running_time))
         return [Experiment(self._backend, self, short_id, internal_id) for short_id, internal_id in rows]
 
     def get_leaderboard(
@@ -265,12 +269,4 @@ class Project:
         min_running_time: int | None = None,
     ) -> pd.DataFrame:
         """One row per experiment with system columns, ``channel_*``, ``parameter_*``, ``property_*``."""
-        return self._backend.reader.leaderboard(
-            self.full_id,
-            ids=_as_list(id),
-            states=_as_list(state),
-            owners=_as_list(owner),
-            tags=_as_list(tag),
-            min_running_time=min_running_time,
-            now=time.time(),
-        )
+        return self._backend.reader.leaderboard(self.full_id, **_filters(id, state, owner, tag, min_running_time))
