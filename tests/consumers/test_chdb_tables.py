@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from expstream.consumers.sinks.chdb import ChdbTables
+from tests.contract.test_table_store import property_rows
 
 
 @pytest.fixture
@@ -21,19 +22,6 @@ def tables(tmp_path: Path) -> Iterator[ChdbTables]:
     store = ChdbTables(tmp_path / "chdb")
     yield store
     store.close()
-
-
-def property_rows(values: list[str], experiment_id: str = "e1") -> dict[str, list[object]]:
-    n = len(values)
-    return {
-        "experiment_id": [experiment_id] * n,
-        "key": [f"k{i:02d}" for i in range(n)],
-        "value": values,
-        "removed": [0] * n,
-        "ts": [float(i) for i in range(n)],
-        "session_id": ["s"] * n,
-        "seq": list(range(n)),
-    }
 
 
 def test_a_new_object_on_the_same_folder_sees_the_data(tables: ChdbTables, tmp_path: Path) -> None:
