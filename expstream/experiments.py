@@ -18,7 +18,7 @@ from expstream.exceptions import (
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
-from expstream.producer.channels import IMAGE, resolve_x, to_float
+from expstream.producer.channels import IMAGE, check_text, resolve_x, to_timestamp
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
@@ -28,27 +28,63 @@ if TYPE_CHECKING:
     from expstream.backend import StreamBackend
     from expstream.projects import Project
 
-__all__ = ["Experiment", "validate_tags"]
+__all__ = ["Experiment", "split_tags", "validate_tags"]
 
 log = logging.getLogger("expstream")
 
 #: seconds stop() waits for the event log to take everything (Kafka may be down: events stay spooled)
 STOP_FLUSH_TIMEOUT = 10.0
 
-_TAG = re.compile(r"[a-zA-Z0-9-]{1,128}")
+#: a tag as legacy accepted it: 1-128 characters, no control characters (docs/legacy-behaviour.md, tags)
+_TAG_MAX = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _tag_problem(tag: Any) -> str | None:
+    """Why ``tag`` is not a tag, or None when it is one."""
+    if not isinstance(tag, str):
+        return f"not a str but {type(tag).__name__}"
+    if not tag:
+        return "empty"
+    if len(tag) > _TAG_MAX:
+        return f"longer than {_TAG_MAX} characters"
+    if _CONTROL.search(tag):
+        return "contains control characters"
+    try:
+        tag.encode("utf-8")
+    except UnicodeEncodeError:
+        return "cannot be encoded as UTF-8 (lone surrogate)"
+    return None
+
+
+def split_tags(tags: Iterable[Any]) -> tuple[list[str], list[tuple[Any, str]]]:
+    """The valid tags (in order, each once) and the invalid ones with the reason."""
+    valid: dict[str, None] = {}
+    invalid: list[tuple[Any, str]] = []
+    for tag in tags:
+        problem = _tag_problem(tag)
+        if problem is None:
+            valid[tag] = None
+        else:
+            invalid.append((tag, problem))
+    return list(valid), invalid
+
+
+def tag_error(invalid: list[tuple[Any, str]]) -> ExperimentValidationError:
+    """One error naming every invalid tag of a call."""
+    named = "; ".join(f"{tag!r} ({problem})" for tag, problem in invalid)
+    return ExperimentValidationError(
+        f"Invalid tag{'s' if len(invalid) > 1 else ''} {named}: a tag is a non-empty str of at most "
+        f"{_TAG_MAX} characters without control characters."
+    )
 
 
 def validate_tags(tags: Iterable[Any]) -> list[str]:
-    """D6: only ``[a-zA-Z0-9-]``, 1-128 characters; anything else is refused before sending."""
-    checked = []
-    for tag in tags:
-        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-            raise ExperimentValidationError(
-                f"Invalid tag {tag!r}: tags may only contain letters a-z, A-Z, digits 0-9 and '-' "
-                "and must be 1 to 128 characters long."
-            )
-        checked.append(tag)
-    return checked
+    """All of ``tags``, checked: the first invalid one makes the call an error (nothing is sent)."""
+    valid, invalid = split_tags(tags)
+    if invalid:
+        raise tag_error(invalid)
+    return valid
 
 
 class Experiment:
@@ -193,10 +229,12 @@ class Experiment:
         if ch is None and not stream.accepts(log_name, IMAGE):
             return
         px, value = resolve_x(x, y)
-        ts = time.time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+        ts = time.time() if timestamp is None else to_timestamp(timestamp)
         for label, caption in (("image_name", image_name), ("description", description)):
             if caption is not None and not isinstance(caption, str):
                 raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
+            if caption is not None:
+                check_text(caption, label)
         from expstream.producer import images  # numpy and Pillow load with the first image only
 
         data = images.image_to_png_bytes(value)
@@ -239,13 +277,19 @@ class Experiment:
         stream.reset(ch)
 
     def append_tag(self, tag: str | list[str], *tags: str) -> None:
-        """Add tags (``'a'``, ``'a', 'b'`` or ``['a', 'b']``); only ``[a-zA-Z0-9-]`` is allowed."""
-        new = validate_tags(tag if isinstance(tag, list) else [tag, *tags])
-        if not new:
-            return
-        self._writable().add_event("TagsAdded", {"tags": new})
-        if self._local is not None:
-            self._local["tags"].update(new)
+        """Add tags (``'a'``, ``'a', 'b'`` or ``['a', 'b']``).
+
+        As the legacy server did, any non-empty str of at most 128 characters without control
+        characters is a tag. Invalid ones raise :class:`ExperimentValidationError` naming them, after
+        the valid tags of the same call have been added: one bad tag never costs the others.
+        """
+        new, invalid = split_tags(tag if isinstance(tag, list) else [tag, *tags])
+        if new:
+            self._writable().add_event("TagsAdded", {"tags": new})
+            if self._local is not None:
+                self._local["tags"].update(new)
+        if invalid:
+            raise tag_error(invalid)
 
     def append_tags(self, tag: str | list[str], *tags: str) -> None:
         """Alias of :meth:`append_tag`."""
@@ -255,6 +299,9 @@ class Experiment:
         """Remove one tag; removing a tag that is not there is ignored."""
         if not isinstance(tag, str):
             raise TypeError(f"tag must be a str, got {type(tag).__name__}")
+        problem = _tag_problem(tag)
+        if problem is not None and not problem.startswith("longer"):
+            raise tag_error([(tag, problem)])  # it could never have been added (and may not encode)
         self._writable().add_event("TagsRemoved", {"tags": [tag]})
         if self._local is not None:
             self._local["tags"].discard(tag)
@@ -263,7 +310,8 @@ class Experiment:
         """Set a user property; the value is stored as ``str(value)``."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"property key must be a non-empty str, got {key!r}")
-        text = str(value)
+        check_text(key, "property key")
+        text = check_text(str(value), "property value")
         self._writable().add_event("PropertySet", {"key": key, "value": text})
         if self._local is not None:
             self._local["properties"][key] = text

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from expstream.execution import start_execution_context
 from expstream.experiments import Experiment, validate_tags
 from expstream.producer import source_files
+from expstream.producer.channels import check_text
 from expstream.producer.numbering import project_key
 
 if TYPE_CHECKING:
@@ -140,6 +141,12 @@ class Project:
         ):
             if not isinstance(value, kind):
                 raise ValueError(f"{label} must be a {kind.__name__}, got {type(value).__name__}")
+        for label, text in (("name", name), ("description", description), ("hostname", hostname)):
+            check_text(text, label)
+        for label, mapping in (("parameter", params), ("property", properties)):
+            for key, value in mapping.items():
+                check_text(str(key), f"{label} name")
+                check_text(str(value), f"{label} value")
         tag_list = validate_tags([] if tags is None else list(tags))
         notebook_id = notebook_id or os.environ.get("NEPTUNE_NOTEBOOK_ID")
         notebook_path = notebook_path or os.environ.get("NEPTUNE_NOTEBOOK_PATH")

@@ -15,7 +15,17 @@ from typing import Any
 
 from expstream.exceptions import InvalidChannelValue, NoChannelValue
 
-__all__ = ["IMAGE", "NUMERIC", "TEXT", "Channel", "resolve_metric", "resolve_x", "to_float"]
+__all__ = [
+    "IMAGE",
+    "NUMERIC",
+    "TEXT",
+    "Channel",
+    "check_text",
+    "resolve_metric",
+    "resolve_x",
+    "to_float",
+    "to_timestamp",
+]
 
 log = logging.getLogger("expstream")
 
@@ -68,13 +78,33 @@ class Channel:
 
 
 def to_float(value: Any, expected: str = "float") -> float:
-    """``float(value)`` for numbers; strings and non-numbers get :class:`InvalidChannelValue`."""
+    """``float(value)`` for numbers; strings, non-numbers and ints beyond a double (``10**400``) get
+    :class:`InvalidChannelValue`."""
     if isinstance(value, (str, bytes)):
         raise InvalidChannelValue(expected, type(value).__name__)
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidChannelValue(expected, type(value).__name__) from None
+
+
+def to_timestamp(value: Any) -> float:
+    """A caller's Unix time: a finite number (a NaN would be stored as 1970, infinity as garbage)."""
+    ts = to_float(value, "finite float (Unix time)")
+    if ts - ts != 0.0:
+        raise InvalidChannelValue("finite float (Unix time)", repr(ts))
+    return ts
+
+
+def check_text(value: str, what: str) -> str:
+    """``value`` if UTF-8 can encode it. Python strings may hold lone surrogates (``os.fsdecode`` of odd
+    file names gives them) that would fail later, at encoding, and take other data with them."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidChannelValue(f"{what} encodable as UTF-8", f"str with {exc.reason} at {exc.start}") from None
+    return value
 
 
 def resolve_x(x: Any, y: Any) -> tuple[Any, Any]:
@@ -100,5 +130,5 @@ def resolve_metric(channel: Channel, x: Any, y: Any, timestamp: Any) -> tuple[fl
     elif x - x != 0.0:
         log.warning("Invalid x %r for log %r: NaN and infinity are ignored.", x, channel.name)
         return None
-    ts = time.time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+    ts = time.time() if timestamp is None else to_timestamp(timestamp)
     return x, value, ts

@@ -19,7 +19,17 @@ import numpy as np
 
 from expstream import schemas
 from expstream.exceptions import InvalidChannelValue
-from expstream.producer.channels import IMAGE, NUMERIC, TEXT, Channel, resolve_metric, resolve_x, to_float
+from expstream.producer.channels import (
+    IMAGE,
+    NUMERIC,
+    TEXT,
+    Channel,
+    check_text,
+    resolve_metric,
+    resolve_x,
+    to_float,
+    to_timestamp,
+)
 from expstream.producer.transports.base import EVENTS
 
 __all__ = ["ExperimentStream", "Origin"]
@@ -114,6 +124,7 @@ class ExperimentStream:
             return True
         if not isinstance(name, str) or not name:
             raise TypeError(f"log name must be a non-empty str, got {name!r}")
+        check_text(name, "log name")
         if self.closed:
             self._warn_once(("closed", name), "Experiment is finished: log %r is not recorded.", name)
             return False
@@ -161,7 +172,7 @@ class ExperimentStream:
             _, value = resolve_x(x, y)  # the first call validates before the log exists
             to_float(value)
             if timestamp is not None:
-                to_float(timestamp, "float (Unix time)")
+                to_timestamp(timestamp)
             ch = self.channel(log_name, NUMERIC)
             if ch is None:
                 return
@@ -194,7 +205,8 @@ class ExperimentStream:
         px, value = resolve_x(x, y)
         if type(value) is not str:
             raise InvalidChannelValue("str", type(value).__name__)
-        ts = _time() if timestamp is None else to_float(timestamp, "float (Unix time)")
+        check_text(value, "text")
+        ts = _time() if timestamp is None else to_timestamp(timestamp)
         if ch is None:
             ch = self.channel(log_name, TEXT)
             if ch is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_rejected_calls_record_nothing(exp: Experiment, sync: Sync, tmp_path: Pa
         lambda: exp.log_text("t", 5),
         lambda: exp.log_image("i", 12345),
         lambda: exp.log_image("i", str(tmp_path / "missing.png")),
-        lambda: exp.append_tag("bad tag"),
+        lambda: exp.append_tag("bad\ttag"),
         lambda: exp.log_artifact(str(tmp_path / "missing.bin")),
         lambda: exp.log_artifact(io.BytesIO(b"x"), "../escape"),
     ]
@@ -175,29 +176,53 @@ def test_a_rejected_first_call_does_not_fix_the_log_type(
 # --- tags and properties --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "tag",
-    ["with space", "under_score", "", "x" * 129, "dot.ted", "ünï", "tab\t", "slash/tag", 5, None, ("a", "b")],
-)
-def test_invalid_tags(project: Project, exp: Experiment, tag: Any) -> None:
+INVALID_TAGS = ["", "x" * 129, "tab\t", "new\nline", "del\x7f", "lone\udcff", 5, None, ("a", "b")]
+
+
+@pytest.mark.parametrize("tag", INVALID_TAGS)
+def test_invalid_tags(project: Project, exp: Experiment, sync: Sync, tag: Any) -> None:
+    """An invalid tag is named in the error; the valid tags of the same call are still added."""
     with pytest.raises(ExperimentValidationError) as info:
         exp.append_tag(tag)
     assert repr(tag) in str(info.value)
+    with pytest.raises(ExperimentValidationError) as info:
+        exp.append_tag("fine", tag)
+    assert repr(tag) in str(info.value) and "'fine'" not in str(info.value)
     with pytest.raises(ExperimentValidationError):
-        exp.append_tag("fine", tag)  # nothing is sent when one of them is invalid
-    with pytest.raises(ExperimentValidationError):
-        exp.append_tags([tag, "fine"])
+        exp.append_tags([tag, "fine_too"])
     with pytest.raises(ExperimentValidationError):
         project.create_experiment(tags=["fine", tag], upload_source_files=[])
     assert neptune.get_experiment() is exp  # no experiment was created
-
-
-def test_longest_valid_tag(exp: Experiment, sync: Sync) -> None:
-    exp.append_tag("x" * 128, "A-z-0-9")
-    with pytest.raises(ExperimentValidationError):
-        exp.append_tag("fine", "not fine")
     sync(exp)
-    assert exp.get_tags() == ["A-z-0-9", "x" * 128]
+    assert exp.get_tags() == ["fine", "fine_too"]
+
+
+def test_several_invalid_tags_are_all_named(exp: Experiment, sync: Sync) -> None:
+    with pytest.raises(ExperimentValidationError) as info:
+        exp.append_tag(["", "ok", "x" * 129, 7])
+    assert all(repr(bad) in str(info.value) for bad in ("", "x" * 129, 7))
+    sync(exp)
+    assert exp.get_tags() == ["ok"]
+
+
+LEGACY_TAGS = ["no_preprocessing", "finished_successfully", "initial tag 1", "dot.ted", "ünï", "slash/tag", "x" * 128]
+
+
+def test_tags_as_legacy_accepted_them(project: Project, exp: Experiment, sync: Sync) -> None:
+    """Tags used by Neptune's own example scripts round-trip exactly."""
+    exp.append_tag(LEGACY_TAGS[:4])
+    exp.append_tag(*LEGACY_TAGS[4:])
+    other = project.create_experiment(tags=["initial tag 1", "A-z-0-9"], upload_source_files=[])
+    sync(exp)
+    sync(other)
+    assert exp.get_tags() == sorted(LEGACY_TAGS)
+    assert other.get_tags() == ["A-z-0-9", "initial tag 1"]
+    assert [e.id for e in project.get_experiments(tag="initial tag 1")] == [exp.id, other.id]
+
+
+def test_removing_a_tag_that_cannot_exist(exp: Experiment) -> None:
+    with pytest.raises(ExperimentValidationError):
+        exp.remove_tag("lone\udcff")
 
 
 def test_remove_tag_needs_a_str(exp: Experiment) -> None:
@@ -315,3 +340,59 @@ def test_create_experiment_str_arguments(project: Project, argument: str, value:
 def test_create_experiment_dict_arguments(project: Project, argument: str, value: Any) -> None:
     with pytest.raises(ValueError):
         project.create_experiment(upload_source_files=[], **{argument: value})
+
+
+# --- text Python can hold but UTF-8 cannot, timestamps, huge numbers ------------------------------
+
+SURROGATE = "name-\udcff"
+
+
+def test_strings_utf8_cannot_encode_are_refused_at_the_call(project: Project, exp: Experiment, sync: Sync) -> None:
+    """A lone surrogate is an error at the call and costs none of the valid data around it."""
+    exp.log_text("notes", "before")
+    exp.log_metric("m", 1.0)
+    calls: list[Callable[[], Any]] = [
+        lambda: exp.log_text("notes", SURROGATE),
+        lambda: exp.log_text(SURROGATE, "text"),
+        lambda: exp.log_metric(SURROGATE, 1.0),
+        lambda: exp.set_property(SURROGATE, "v"),
+        lambda: exp.set_property("k", SURROGATE),
+        lambda: exp.log_image("img", np.zeros((2, 2)), image_name=SURROGATE),
+        lambda: project.create_experiment(name=SURROGATE, upload_source_files=[]),
+        lambda: project.create_experiment(params={"lr": SURROGATE}, upload_source_files=[]),
+        lambda: project.create_experiment(properties={SURROGATE: "v"}, upload_source_files=[]),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidChannelValue, match="UTF-8"):
+            call()
+    exp.log_text("notes", "after")
+    exp.log_metric("m", 2.0)
+    sync(exp)
+    assert list(exp.get_numeric_channels_values("m")["m"]) == [1.0, 2.0]
+    assert list(exp.get_logs()) == ["m", "notes"]
+    assert exp.get_properties() == {}
+    assert neptune.get_experiment() is exp
+
+
+@pytest.mark.parametrize("timestamp", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_timestamp_is_refused(exp: Experiment, sync: Sync, timestamp: float) -> None:
+    for call in (
+        lambda: exp.log_metric("m", 1.0, timestamp=timestamp),
+        lambda: exp.log_metric("m", 0, 1.0, timestamp=timestamp),
+        lambda: exp.log_text("t", "x", timestamp=timestamp),
+    ):
+        with pytest.raises(InvalidChannelValue):
+            call()
+    exp.log_metric("m", 3.0, timestamp=1_700_000_000.0)
+    sync(exp)
+    assert exp.get_logs()["m"].y == 3.0
+
+
+def test_a_number_beyond_a_double_is_an_invalid_value(exp: Experiment) -> None:
+    for call in (
+        lambda: exp.log_metric("m", 10**400),
+        lambda: exp.log_metric("m", 10**400, 1.0),
+        lambda: exp.log_metric("m", 1.0, timestamp=10**400),
+    ):
+        with pytest.raises(InvalidChannelValue):
+            call()
