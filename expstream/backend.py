@@ -64,6 +64,8 @@ class StreamBackend(Backend):
         self._materializer = materializer
         self._reader: Reader | None = None
         self._reader_lock = threading.Lock()
+        #: the watermark up to which this process's writes are known to be visible to its reads
+        self._visible: Watermark = {}
 
     @property
     def reader(self) -> Reader:
@@ -73,6 +75,24 @@ class StreamBackend(Backend):
                 if self._reader is None:
                     self._reader = self._open_reader()
         return self._reader
+
+    def read(self, timeout: float | None = None) -> Reader:
+        """The query side, after making this process's own earlier writes visible to it.
+
+        Legacy 0.4 made tag, property, artifact and channel-creation calls synchronously, so real
+        scripts read right after writing (docs/legacy-behaviour.md, "Reads right after writes"). A read
+        with nothing new written since the last one pays one cheap flush check and nothing more; after
+        writes it flushes them to the event log and, where the reader does not catch up by itself (the
+        cluster), waits until the consumers have materialized them.
+        """
+        timeout = self.settings.read_barrier_timeout if timeout is None else timeout
+        watermark = self.writer.flush(timeout)
+        reader = self.reader
+        if watermark and watermark != self._visible:
+            if not reader.catches_up:
+                self.materialize(watermark, timeout)
+            self._visible = dict(watermark)
+        return reader
 
     @property
     def reader_is_open(self) -> bool:
@@ -88,7 +108,7 @@ class StreamBackend(Backend):
         return Project(self, str(uuid.uuid5(_PROJECT_NAMESPACE, full)), namespace, name)
 
     def list_projects(self, namespace: str) -> list[str]:
-        return [p for p in self.reader.projects() if p.split("/", 1)[0] == namespace]
+        return [p for p in self.read().projects() if p.split("/", 1)[0] == namespace]
 
 
 class HostedNeptuneBackend(StreamBackend):

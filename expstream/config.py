@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     buffer_points: int = Field(default=100_000, ge=1000, description="buffered points before log_* waits")
     chunk_bytes: int = Field(default=1 << 20, ge=1024, description="artifact bytes per chunk event")
     log_partitions: int = Field(default=4, ge=1, le=256, description="partitions of a new local log")
+    read_barrier_timeout: float = Field(
+        default=60.0, gt=0, description="seconds a read waits for this process's own writes to become visible"
+    )
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
 
     # --- distributed mode: unset means the embedded default ----------------------------------

@@ -172,7 +172,7 @@ class Experiment:
 
     def _continue_channels(self, stream: ExperimentStream) -> None:
         """A looked-up experiment continues its logs: same type and generation, auto x after the last."""
-        for info in self._backend.reader.channels(self._internal_id):
+        for info in self._backend.read().channels(self._internal_id):
             ch = stream.channel(info.name, info.channelType)
             if ch is not None:
                 ch.generation = info.generation
@@ -266,7 +266,7 @@ class Experiment:
         stream = self._writable()
         ch = stream.find(log_name)
         if ch is None and self._local is None:
-            known = {c.name: c for c in self._backend.reader.channels(self._internal_id)}
+            known = {c.name: c for c in self._backend.read().channels(self._internal_id)}
             info = known.get(log_name)
             if info is not None:
                 ch = stream.channel(log_name, info.channelType)
@@ -362,7 +362,7 @@ class Experiment:
     def _artifact_paths(self) -> list[str]:
         if self._local is not None:
             return list(self._local["artifacts"])
-        return list(self._backend.reader.artifacts(self._internal_id))
+        return list(self._backend.read().artifacts(self._internal_id))
 
     # --- durability and finishing -----------------------------------------------------------
 
@@ -421,27 +421,27 @@ class Experiment:
     # --- the read side ----------------------------------------------------------------------
 
     def _row(self) -> dict[str, Any]:
-        return self._backend.reader.experiment(self._internal_id, self._id, self._project.full_id)
+        return self._backend.read().experiment(self._internal_id, self._id, self._project.full_id)
 
     def get_system_properties(self) -> dict[str, Any]:
         """``id, name, created, finished, running_time, owner, storage_size, channels_size, size, tags,
         notes, description, hostname``."""
-        return self._backend.reader.system_properties(self._internal_id, self._id, self._project.full_id)
+        return self._backend.read().system_properties(self._internal_id, self._id, self._project.full_id)
 
     def get_tags(self) -> list[str]:
         """Tags, sorted alphabetically (D12)."""
-        return self._backend.reader.tags(self._internal_id)
+        return self._backend.read().tags(self._internal_id)
 
     def get_parameters(self) -> dict[str, Any]:
         """Parameters; finite numbers come back as float, everything else as the stored string."""
-        return self._backend.reader.parameters(self._internal_id)
+        return self._backend.read().parameters(self._internal_id)
 
     def get_properties(self) -> dict[str, str]:
-        return self._backend.reader.properties(self._internal_id)
+        return self._backend.read().properties(self._internal_id)
 
     def get_logs(self) -> dict[str, Any]:
         """User logs by name → channel object with ``id, name, channelType, x, y, lastX``."""
-        return {c.name: c for c in self._backend.reader.channels(self._internal_id)}
+        return {c.name: c for c in self._backend.read().channels(self._internal_id)}
 
     def get_channels(self) -> dict[str, Any]:
         """Alias of :meth:`get_logs`."""
@@ -451,30 +451,30 @@ class Experiment:
         """DataFrame with ``x`` then one column per requested numeric log, outer-joined on x."""
         if not channel_names:
             raise ValueError("No objects to concatenate: give at least one log name.")
-        return self._backend.reader.numeric_values(self._internal_id, list(channel_names))
+        return self._backend.read().numeric_values(self._internal_id, list(channel_names))
 
     def get_hardware_utilization(self) -> pd.DataFrame:
         """``x_ram, y_ram, x_cpu, y_cpu`` and per GPU ``x_gpu_util_N ...``; x in ms from the start."""
-        return self._backend.reader.hardware_utilization(self._internal_id)
+        return self._backend.read().hardware_utilization(self._internal_id)
 
     def download_artifact(self, path: str, destination_dir: str | None = None) -> None:
         """Save one artifact file as ``destination_dir/<basename>``."""
         target_dir = archives.prepare_destination_dir(destination_dir)
-        entries = self._backend.reader.artifacts(self._internal_id)
+        entries = self._backend.read().artifacts(self._internal_id)
         key = _artifact_key(path)
         if key not in entries:
             raise FileNotFound(path)
         sha256, _ = entries[key]
-        data = self._backend.reader.blob(sha256)
+        data = self._backend.read().blob(sha256)
         (target_dir / key.rsplit("/", 1)[-1]).write_bytes(data)
 
     def download_artifacts(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the artifacts as a ZIP archive."""
-        self._download_zip(self._backend.reader.artifacts(self._internal_id), path, destination_dir, "output.zip")
+        self._download_zip(self._backend.read().artifacts(self._internal_id), path, destination_dir, "output.zip")
 
     def download_sources(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the uploaded sources as a ZIP archive."""
-        self._download_zip(self._backend.reader.sources(self._internal_id), path, destination_dir, "source.zip")
+        self._download_zip(self._backend.read().sources(self._internal_id), path, destination_dir, "source.zip")
 
     def _download_zip(
         self, files: dict[str, tuple[str, int]], path: str | None, destination_dir: str | None, default: str
@@ -488,7 +488,7 @@ class Experiment:
             chosen, root = files, ""
         if prefix and not chosen:
             raise FileNotFound(path or "")
-        reader = self._backend.reader
+        reader = self._backend.read()
         entries = [(p[len(root) :], _blob_loader(reader, sha)) for p, (sha, _) in sorted(chosen.items())]
         archives.write_zip(target_dir / archives.zip_name(path, default), entries)
 

@@ -253,7 +253,7 @@ class Project:
 
     def get_members(self) -> list[str]:
         """Everyone who owns an experiment in this project (there are no invitations here)."""
-        return self._backend.reader.owners(self.full_id)
+        return self._backend.read().owners(self.full_id)
 
     def get_experiments(
         self,
@@ -264,7 +264,7 @@ class Project:
         min_running_time: int | None = None,
     ) -> list[Experiment]:
         """Experiments matching every filter, by short id; ``tag`` needs all listed tags."""
-        rows = self._backend.reader.find_experiments(self.full_id, **_filters(id, state, owner, tag, min_running_time))
+        rows = self._backend.read().find_experiments(self.full_id, **_filters(id, state, owner, tag, min_running_time))
         return [Experiment(self._backend, self, short_id, internal_id) for short_id, internal_id in rows]
 
     def get_leaderboard(
@@ -276,4 +276,4 @@ class Project:
         min_running_time: int | None = None,
     ) -> pd.DataFrame:
         """One row per experiment with system columns, ``channel_*``, ``parameter_*``, ``property_*``."""
-        return self._backend.reader.leaderboard(self.full_id, **_filters(id, state, owner, tag, min_running_time))
+        return self._backend.read().leaderboard(self.full_id, **_filters(id, state, owner, tag, min_running_time))

@@ -91,6 +91,11 @@ class Reader:
         self.objects = objects
         self._refresh = refresh
 
+    @property
+    def catches_up(self) -> bool:
+        """Whether every read first catches the tables up with the event log (the embedded default)."""
+        return self._refresh is not None
+
     def refresh(self) -> None:
         if self._refresh is not None:
             with self.tables.hold():

@@ -60,3 +60,18 @@ def test_ids_are_unique_across_processes_on_the_cluster(cluster: Settings, consu
     ]
     ids = [line for p in procs for line in p.communicate(timeout=120)[0].split()]
     assert sorted(ids, key=lambda i: int(i.split("-")[1])) == [f"FLE-{n}" for n in range(1, 13)]
+
+
+def test_reads_right_after_writes_on_the_cluster(cluster: Settings, consumer: object, tmp_path: Path) -> None:
+    """No sync(): each read waits for the consumers to materialize this process's own earlier writes."""
+    exp = expstream.init("acme/fleet").create_experiment("ryw", upload_source_files=[])
+    for i in range(5):
+        exp.append_tag(f"tag {i}")
+        assert exp.get_tags()[-1] == f"tag {i}"
+        exp.set_property("step", i)
+        assert exp.get_properties()["step"] == str(i)
+    exp.log_metric("new/metric", 2.5)
+    assert exp.get_logs()["new/metric"].y == 2.5
+    exp.log_artifact(io.BytesIO(b"weights"), "model.bin")
+    exp.download_artifact("model.bin", str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "model.bin").read_bytes() == b"weights"
