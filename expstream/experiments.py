@@ -18,7 +18,7 @@ from expstream.exceptions import (
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
-from expstream.producer.channels import IMAGE, check_text, resolve_x, to_timestamp
+from expstream.producer.channels import IMAGE, check_text, resolve_x, to_timestamp, utf8_problem
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
@@ -48,13 +48,15 @@ def _tag_problem(tag: Any) -> str | None:
         return "empty"
     if len(tag) > _TAG_MAX:
         return f"longer than {_TAG_MAX} characters"
+    return _content_problem(tag)
+
+
+def _content_problem(tag: str) -> str | None:
+    """Characters no tag may hold: control characters, or what UTF-8 cannot encode (lone surrogates)."""
     if _CONTROL.search(tag):
         return "contains control characters"
-    try:
-        tag.encode("utf-8")
-    except UnicodeEncodeError:
-        return "cannot be encoded as UTF-8 (lone surrogate)"
-    return None
+    problem = utf8_problem(tag)
+    return None if problem is None else f"cannot be encoded as UTF-8 ({problem})"
 
 
 def split_tags(tags: Iterable[Any]) -> tuple[list[str], list[tuple[Any, str]]]:
@@ -80,7 +82,7 @@ def tag_error(invalid: list[tuple[Any, str]]) -> ExperimentValidationError:
 
 
 def validate_tags(tags: Iterable[Any]) -> list[str]:
-    """All of ``tags``, checked: the first invalid one makes the call an error (nothing is sent)."""
+    """All of ``tags``, checked: any invalid one makes the whole call an error naming them all (nothing is sent)."""
     valid, invalid = split_tags(tags)
     if invalid:
         raise tag_error(invalid)
@@ -231,10 +233,11 @@ class Experiment:
         px, value = resolve_x(x, y)
         ts = time.time() if timestamp is None else to_timestamp(timestamp)
         for label, caption in (("image_name", image_name), ("description", description)):
-            if caption is not None and not isinstance(caption, str):
+            if caption is None:
+                continue
+            if not isinstance(caption, str):
                 raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
-            if caption is not None:
-                check_text(caption, label)
+            check_text(caption, label)
         from expstream.producer import images  # numpy and Pillow load with the first image only
 
         data = images.image_to_png_bytes(value)
@@ -299,8 +302,8 @@ class Experiment:
         """Remove one tag; removing a tag that is not there is ignored."""
         if not isinstance(tag, str):
             raise TypeError(f"tag must be a str, got {type(tag).__name__}")
-        problem = _tag_problem(tag)
-        if problem is not None and not problem.startswith("longer"):
+        problem = "empty" if not tag else _content_problem(tag)
+        if problem is not None:
             raise tag_error([(tag, problem)])  # it could never have been added (and may not encode)
         self._writable().add_event("TagsRemoved", {"tags": [tag]})
         if self._local is not None:
@@ -460,12 +463,13 @@ class Experiment:
     def download_artifact(self, path: str, destination_dir: str | None = None) -> None:
         """Save one artifact file as ``destination_dir/<basename>``."""
         target_dir = archives.prepare_destination_dir(destination_dir)
-        entries = self._backend.read().artifacts(self._internal_id)
+        reader = self._backend.read()
+        entries = reader.artifacts(self._internal_id)
         key = _artifact_key(path)
         if key not in entries:
             raise FileNotFound(path)
         sha256, _ = entries[key]
-        data = self._backend.read().blob(sha256)
+        data = reader.blob(sha256)
         (target_dir / key.rsplit("/", 1)[-1]).write_bytes(data)
 
     def download_artifacts(self, path: str | None = None, destination_dir: str | None = None) -> None:

@@ -99,12 +99,21 @@ def to_timestamp(value: Any) -> float:
 def check_text(value: str, what: str) -> str:
     """``value`` if UTF-8 can encode it. Python strings may hold lone surrogates (``os.fsdecode`` of odd
     file names gives them) that would fail later, at encoding, and take other data with them."""
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidChannelValue(f"{what} encodable as UTF-8", f"str with {exc.reason} at {exc.start}") from None
+    problem = utf8_problem(value)
+    if problem is not None:
+        raise InvalidChannelValue(f"{what} encodable as UTF-8", f"str with {problem}")
     return value
+
+
+def utf8_problem(value: str) -> str | None:
+    """Why UTF-8 cannot encode ``value`` (e.g. ``surrogates not allowed at 5``), or None; ASCII is free."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"{exc.reason} at {exc.start}"
+    return None
 
 
 def resolve_x(x: Any, y: Any) -> tuple[Any, Any]:
