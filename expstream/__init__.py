@@ -76,7 +76,7 @@ __all__ = [
     "stop",
 ]
 
-#: accepted for compatibility; expstream needs no token (D2)
+#: accepted for compatibility; expstream needs no token (docs/legacy-behaviour.md#api-token)
 ANONYMOUS = "ANONYMOUS"
 ANONYMOUS_API_TOKEN = "expstream-needs-no-api-token"
 

@@ -2,7 +2,7 @@
 
 :class:`StreamBackend` is the real one: a writer over a transport for everything logged, a
 numbering for experiment ids, and a reader (opened on first read, so logging processes never load
-the query engine). Its adapters are injected; :func:`expstream.wiring.default_backend` picks them
+the query engine). Its adapters are injected; :func:`expstream.wiring.backend_parts` picks them
 from the settings. :class:`OfflineBackend` keeps the legacy no-op mode.
 """
 
@@ -80,7 +80,7 @@ class StreamBackend(Backend):
         """The query side, after making this process's own earlier writes visible to it.
 
         Legacy 0.4 made tag, property, artifact and channel-creation calls synchronously, so real
-        scripts read right after writing (docs/legacy-behaviour.md, "Reads right after writes"). A read
+        scripts read right after writing (docs/legacy-behaviour.md#read-your-writes). A read
         with nothing new written since the last one pays one cheap flush check and nothing more; after
         writes it flushes them to the event log and, where the reader does not catch up by itself (the
         cluster), waits until the consumers have materialized them.
@@ -177,7 +177,7 @@ _EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
 
 
 class OfflineBackend(Backend):
-    """Legacy offline mode: nothing is recorded, every call succeeds (D13)."""
+    """Legacy offline mode: nothing is recorded, every call succeeds (docs/legacy-behaviour.md#offline-mode)."""
 
     def __init__(self) -> None:
         log.warning("expstream is running in offline mode (NEPTUNE_BACKEND=offline).")

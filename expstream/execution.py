@@ -43,7 +43,7 @@ def _excepthook(experiment: Experiment) -> Undo:
     sys.excepthook = hook
 
     def undo() -> None:
-        if sys.excepthook is hook:  # legacy quirk 6: restore only what was replaced
+        if sys.excepthook is hook:  # restore only what was replaced (docs/legacy-behaviour.md#execution-context)
             sys.excepthook = previous
 
     return undo

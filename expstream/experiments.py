@@ -35,7 +35,7 @@ log = logging.getLogger("expstream")
 #: seconds stop() waits for the event log to take everything (Kafka may be down: events stay spooled)
 STOP_FLUSH_TIMEOUT = 10.0
 
-#: a tag as legacy accepted it: 1-128 characters, no control characters (docs/legacy-behaviour.md, tags)
+#: a tag as legacy accepted it: 1-128 characters, no control characters (docs/legacy-behaviour.md#tags)
 _TAG_MAX = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -124,7 +124,7 @@ class Experiment:
 
     @property
     def limits(self) -> dict[str, dict[str, int]]:
-        """Reported as the legacy server did (D10); not enforced."""
+        """Reported as the legacy server did; not enforced (docs/legacy-behaviour.md#limits)."""
         return {"channels": {"numeric": 1000, "text": 100, "image": 100}}
 
     @property
@@ -185,7 +185,8 @@ class Experiment:
     def _learn_finished_state(self) -> None:
         """An experiment this object did not create (``get_experiments``) may be finished already.
 
-        Finished states are final (§10) and a finished experiment records no points (D11), so
+        Finished states are final and a finished experiment records no points
+        (docs/legacy-behaviour.md#finished-experiments), so
         before its first write such an object asks the query side for the state.
         """
         if self._local is not None or self._finished_state is not None:
@@ -347,7 +348,10 @@ class Experiment:
         self.log_artifact(artifact, destination)
 
     def delete_artifacts(self, path: str | list[str]) -> None:
-        """Delete artifact files or directories; a path that does not exist raises FileNotFound (D7)."""
+        """Delete artifact files or directories; a path that does not exist raises FileNotFound.
+
+        docs/legacy-behaviour.md#deleting-artifacts
+        """
         targets = uploads.delete_paths(path)
         existing = self._artifact_paths()
         doomed: list[str] = []
@@ -432,7 +436,7 @@ class Experiment:
         return self._backend.read().system_properties(self._internal_id, self._id, self._project.full_id)
 
     def get_tags(self) -> list[str]:
-        """Tags, sorted alphabetically (D12)."""
+        """Tags, sorted alphabetically (docs/legacy-behaviour.md#tag-order)."""
         return self._backend.read().tags(self._internal_id)
 
     def get_parameters(self) -> dict[str, Any]:

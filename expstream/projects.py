@@ -29,7 +29,10 @@ __all__ = ["Project", "parameter_text"]
 
 
 def parameter_text(value: Any) -> tuple[str, str]:
-    """Legacy parameter typing: finite numbers are doubles, everything else its ``str`` (§6.6)."""
+    """Legacy parameter typing: finite numbers are doubles, everything else its ``str``.
+
+    docs/legacy-behaviour.md#parameter-typing
+    """
     if isinstance(value, bool):
         return str(value), "string"
     if isinstance(value, (int, float)) and not isinstance(value, bool):

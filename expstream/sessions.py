@@ -29,7 +29,7 @@ def parse_project_name(project_qualified_name: Any) -> tuple[str, str]:
 
 
 class Session:
-    """A backend plus project lookup. The API token is accepted and ignored (D2)."""
+    """A backend plus project lookup. The API token is accepted and ignored (docs/legacy-behaviour.md#api-token)."""
 
     def __init__(self, api_token: str | None = None, proxies: Any = None, backend: Backend | None = None) -> None:
         self._backend = backend if backend is not None else HostedNeptuneBackend(api_token, proxies)

@@ -53,7 +53,7 @@ class Channel:
         self.namespace = namespace
         self.generation = generation
         self.last_x = _NEG_INF  # explicit x must be greater than this
-        self.next_x = 0.0  # D4: the first automatic x is 0, later ones last x + 1
+        self.next_x = 0.0  # the first automatic x is 0, later ones last x + 1 (docs/legacy-behaviour.md#automatic-x)
         #: buffer items per point: 3 doubles for a numeric log, 1 tuple otherwise
         self.width = 3 if type_ == NUMERIC else 1
         self.points: Any = array("d") if type_ == NUMERIC else []

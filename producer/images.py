@@ -1,4 +1,5 @@
-"""Turn the values ``log_image`` accepts into the bytes stored for an image point (spec §7.4).
+"""Turn the values ``log_image`` accepts into the bytes stored for an image point
+(docs/legacy-behaviour.md#logged-values).
 
 Pure functions, no I/O beyond reading an image file: the experiment decides what to do with the
 bytes (and with the warning of :func:`check_image_size`). Optional libraries (matplotlib, torch,

@@ -1,4 +1,7 @@
-"""Source files of an experiment: which files (legacy §9.7 rules) and their upload as blobs."""
+"""Source files of an experiment: which files (legacy rules) and their upload as blobs.
+
+docs/legacy-behaviour.md#artifacts-and-sources
+"""
 
 from __future__ import annotations
 

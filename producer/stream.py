@@ -118,7 +118,8 @@ class ExperimentStream:
         """Whether a point of ``type_`` may go to log ``name``, without creating the log.
 
         ``log_*`` validate the value between this check and :meth:`channel`, so a call that raises
-        leaves no log behind and does not fix the log's type (§8.2: the first recorded point does).
+        leaves no log behind and does not fix the log's type: the first recorded point does
+        (docs/legacy-behaviour.md#log-types).
         """
         if name in self._by_type(type_):
             return True
@@ -130,7 +131,8 @@ class ExperimentStream:
             return False
         for other in (NUMERIC, TEXT, IMAGE):
             if other != type_ and name in self._by_type(other):
-                self._warn_once(  # spec §8.2: a type clash is a logged error, never an exception
+                # a type clash is a logged error, never an exception (docs/legacy-behaviour.md#log-types)
+                self._warn_once(
                     ("type", name),
                     "Log %r holds %s values: %s values are not recorded.",
                     name,

@@ -1,8 +1,8 @@
 """Files the experiment uploads: artifact paths, streams, blob chunking and source-file selection.
 
-Pure functions over the local filesystem (spec §7.5, §9.7); the experiment turns their results into
-``ArtifactChunk`` / ``ArtifactCommitted`` / ``SourceFiles`` events. Nothing here holds a whole
-artifact in memory: files are opened lazily and read in chunks.
+Pure functions over the local filesystem (rules: docs/legacy-behaviour.md#artifacts-and-sources); the
+experiment turns their results into ``ArtifactChunk`` / ``ArtifactCommitted`` / ``SourceFiles`` events.
+Nothing here holds a whole artifact in memory: files are opened lazily and read in chunks.
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def _walk_files(directory: str) -> Iterator[tuple[str, str]]:
 class _CallerStream(io.RawIOBase):
     """A binary view of a caller's stream: encodes ``str`` reads as UTF-8 and never closes the stream.
 
-    Legacy closed the caller's stream after uploading it (quirk 9); closing this view does not.
+    Legacy closed the caller's stream after uploading it; closing this view does not
+    (docs/legacy-behaviour.md#artifacts-and-sources).
     """
 
     def __init__(self, inner: IO[Any]) -> None:
@@ -316,7 +317,7 @@ def _stream_chunks(
 def resolve_source_files(
     upload_source_files: str | Iterable[str] | None, *, entrypoint: str | None, cwd: str
 ) -> list[tuple[str, str]]:
-    """The ``(absolute path, target name)`` pairs ``create_experiment`` uploads, sorted by target (spec §9.7).
+    """The ``(absolute path, target name)`` pairs ``create_experiment`` uploads, sorted by target.
 
     ``None`` uploads the entry script under its basename when it is an existing file; ``[]`` uploads
     nothing; otherwise each pattern (a str is one pattern) is expanded with recursive glob relative

@@ -1,4 +1,7 @@
-"""ZIP archives for ``download_artifacts`` / ``download_sources`` and their destination folder (spec §7.5, D8)."""
+"""ZIP archives for ``download_artifacts`` / ``download_sources`` and their destination folder.
+
+Names and entry layout: docs/legacy-behaviour.md#zip-downloads.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ __all__ = ["prepare_destination_dir", "write_zip", "zip_name"]
 def zip_name(path: str | None, default: str) -> str:
     """The archive's file name: ``default`` for everything (``None``, ``''``, ``'/'``), else last component + '.zip'.
 
-    Callers pass ``default='output.zip'`` for artifacts and ``'source.zip'`` for sources (decision D8).
+    Callers pass ``default='output.zip'`` for artifacts and ``'source.zip'`` for sources
+    (docs/legacy-behaviour.md#zip-downloads).
     """
     if path is None:
         return default
