@@ -38,7 +38,7 @@ Sync = Callable[..., None]
     ("args", "expected", "actual"),
     [
         (("abc",), "float", "str"),
-        (("0.5",), "float", "str"),  # quirk 3: numeric strings too
+        (("0.5",), "float", "str"),  # numeric strings too (docs/legacy-behaviour.md#logged-values)
         ((b"1",), "float", "bytes"),
         ((1, "0.5"), "float", "str"),
         (("abc", 0.5), "float", "str"),  # a non-numeric x with a value
@@ -153,7 +153,10 @@ def test_rejected_calls_record_nothing(exp: Experiment, sync: Sync, tmp_path: Pa
 def test_a_rejected_first_call_does_not_fix_the_log_type(
     exp: Experiment, sync: Sync, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The type of a log is fixed by its first *recorded* point (§8.2), not by a call that raised."""
+    """The type of a log is fixed by its first *recorded* point, not by a call that raised.
+
+    docs/legacy-behaviour.md#log-types
+    """
     with pytest.raises(InvalidChannelValue):
         exp.log_metric("a", "not a number")
     with pytest.raises(InvalidChannelValue):

@@ -51,7 +51,7 @@ def test_identity(exp: Experiment, project: Project) -> None:
     assert exp.name == "exp"
     assert uuid.UUID(exp.internal_id)
     assert str(exp) == repr(exp) == "Experiment(SAN-1)"
-    assert exp.limits == {"channels": {"numeric": 1000, "text": 100, "image": 100}}  # D10
+    assert exp.limits == {"channels": {"numeric": 1000, "text": 100, "image": 100}}  # docs/legacy-behaviour.md#limits
     assert Experiment.IMAGE_SIZE_LIMIT_MB == exp.IMAGE_SIZE_LIMIT_MB == 15
     assert exp == exp
     twin = Experiment(exp._backend, project, exp.id, exp.internal_id)
@@ -130,7 +130,7 @@ def test_stop_restores_the_excepthook(project: Project) -> None:
     quiet = project.create_experiment(upload_source_files=[], handle_uncaught_exceptions=False)
     assert sys.excepthook is before
     quiet.stop()
-    assert sys.excepthook is before  # quirk 6: never set to None
+    assert sys.excepthook is before  # never set to None (docs/legacy-behaviour.md#execution-context)
 
 
 # --- getters --------------------------------------------------------------------------------------

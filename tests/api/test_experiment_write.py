@@ -65,7 +65,7 @@ def test_tags(exp: Experiment, sync: Sync) -> None:
     exp.remove_tag("never-there")  # silently ignored
     sync(exp)
     tags = exp.get_tags()
-    assert tags == sorted(tags)  # D12
+    assert tags == sorted(tags)  # docs/legacy-behaviour.md#tag-order
     assert tags == [
         "Several-3",
         "alias",
@@ -137,7 +137,10 @@ def test_remove_property_on_a_looked_up_experiment(project: Project, sync: Sync)
 
 
 def test_log_metric_forms_and_auto_x(exp: Experiment, sync: Sync, reading: StreamBackend) -> None:
-    """D4: the first automatic x is 0, later ones last x + 1, also after an explicit x."""
+    """The first automatic x is 0, later ones last x + 1, also after an explicit x.
+
+    docs/legacy-behaviour.md#automatic-x
+    """
     before = time.time()
     exp.log_metric("loss", 0.9)  # x = 0
     exp.log_metric("loss", 0.8)  # x = 1
@@ -304,7 +307,8 @@ def test_log_image_kinds(exp: Experiment, sync: Sync, reading: StreamBackend, tm
     exp.log_image("pics", float("nan"), pil, image_name="nan-x")  # x auto-assigned, kept
     exp.send_image("pics", pil, name="sent", description="via alias")
     pyplot.close(figure)
-    assert np.array_equal(gray, gray_before)  # the caller's array is not modified (quirk 4)
+    # the caller's array is not modified (docs/legacy-behaviour.md#logged-values)
+    assert np.array_equal(gray, gray_before)
 
     sync(exp)
     rows = _points(reading, exp, "points_image", "x, image_name, description, sha256, size")
@@ -496,7 +500,7 @@ def test_log_artifact_kinds(exp: Experiment, sync: Sync, tmp_path: Path) -> None
     exp.log_artifact(io.BytesIO(b"v2"), "over.bin")  # overwrites
     exp.log_artifact(str(model), "win\\style\\path.pkl")  # OS separators become '/'
     for stream in (binary, text, half):
-        assert not stream.closed  # quirk 9: the caller's stream is left open
+        assert not stream.closed  # the caller's stream is left open (docs/legacy-behaviour.md#artifacts-and-sources)
     binary.seek(0)
     assert binary.read() == b"\x00\x01 binary"
 
@@ -556,7 +560,7 @@ def test_delete_artifacts_checks_every_path_first(exp: Experiment, sync: Sync, t
     exp.log_artifact(io.BytesIO(b"1"), "one.txt")
     exp.log_artifact(io.BytesIO(b"2"), "two.txt")
     with pytest.raises(FileNotFound):
-        exp.delete_artifacts("missing.txt")  # D7
+        exp.delete_artifacts("missing.txt")  # docs/legacy-behaviour.md#deleting-artifacts
     with pytest.raises(FileNotFound):
         exp.delete_artifacts(["one.txt", "missing.txt"])
     for bad in ("..", "../x", "a/../../x", "", ".", "/", ["one.txt", "../two.txt"], ["one.txt", ""]):
@@ -591,7 +595,10 @@ def test_metric_values_are_stored_as_float(exp: Experiment, sync: Sync) -> None:
 def test_tags_and_properties_after_stop_are_recorded(
     exp: Experiment, sync: Sync, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Only log points stop at stop() (D11); tags and properties of a finished experiment can still change."""
+    """Only log points stop at stop(); tags and properties of a finished experiment can still change.
+
+    docs/legacy-behaviour.md#finished-experiments
+    """
     exp.append_tag("before")
     exp.set_property("phase", "training")
     exp.stop()

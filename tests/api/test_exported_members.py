@@ -1,4 +1,7 @@
-"""The public surface: ``expstream.__all__``, the legacy import surface of spec §1, and the seed's signatures."""
+"""The public surface: ``expstream.__all__``, the legacy import surface and the legacy signatures.
+
+docs/legacy-behaviour.md#public-surface
+"""
 
 from __future__ import annotations
 
@@ -116,7 +119,7 @@ def test_backends() -> None:
 
 # --- the legacy import surface --------------------------------------------------------------------
 
-#: spec §3.1, with the constructor arguments of each class
+#: the legacy ``neptune.exceptions``, with the constructor arguments of each class
 _EXCEPTIONS: dict[str, tuple[Any, ...]] = {
     "NeptuneException": (),
     "NeptuneUninitializedException": (),
@@ -135,7 +138,7 @@ _EXCEPTIONS: dict[str, tuple[Any, ...]] = {
     "NeptuneLibraryNotInstalledException": ("torch",),
 }
 
-#: spec §3.2, with the constructor arguments of each class
+#: the legacy ``neptune.api_exceptions``, with the constructor arguments of each class
 _API_EXCEPTIONS: dict[str, tuple[Any, ...]] = {
     "NeptuneApiException": (),
     "SSLError": (),
@@ -296,7 +299,7 @@ def test_class_modules_import(module: str) -> None:
     assert importlib.import_module(module) is sys.modules[module]
 
 
-# --- signatures (seed and spec §4-§7) -------------------------------------------------------------
+# --- signatures (the legacy API documentation) ---------------------------------------------------
 
 
 def _params(function: Any) -> list[tuple[str, Any]]:
@@ -425,7 +428,7 @@ def test_session_signatures() -> None:
 _MODULE_FUNCTIONS: dict[str, list[tuple[str, Any]]] = {
     "init": [("project_qualified_name", None), ("api_token", None), ("proxies", None), ("backend", None)],
     "set_project": [("project_qualified_name", R)],
-    "create_experiment": _CREATE,  # no notebook_path at module level (§4.3)
+    "create_experiment": _CREATE,  # no notebook_path at module level, as legacy
     "get_experiment": [],
     "append_tag": [("tag", R), ("*tags", None)],
     "append_tags": [("tag", R), ("*tags", None)],

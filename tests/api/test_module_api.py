@@ -1,4 +1,4 @@
-"""Module-level API (spec §4): init, set_project, create/get_experiment, the wrappers, the experiment stack, ids."""
+"""Module-level API: init, set_project, create/get_experiment, the wrappers, the experiment stack, ids."""
 
 from __future__ import annotations
 
@@ -80,7 +80,10 @@ def test_init_accepts_any_api_token(home: Path, token: str | None) -> None:
 
 
 def test_api_token_is_never_recorded(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """D2: a token is accepted (argument or NEPTUNE_API_TOKEN) and never written into events or reprs."""
+    """A token is accepted (argument or NEPTUNE_API_TOKEN) and never written into events or reprs.
+
+    docs/legacy-behaviour.md#api-token
+    """
     secret = "sEcReT-t0ken-4711"
     monkeypatch.setenv("NEPTUNE_API_TOKEN", secret + "-env")
     project = neptune.init("acme/sandbox", api_token=secret)

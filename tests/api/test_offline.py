@@ -1,4 +1,7 @@
-"""Offline mode (spec §11, D13): everything is accepted, nothing is recorded, getters are empty and iteration ends."""
+"""Offline mode: everything is accepted, nothing is recorded, getters are empty and iteration ends.
+
+docs/legacy-behaviour.md#offline-mode
+"""
 
 from __future__ import annotations
 

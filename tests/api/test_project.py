@@ -1,4 +1,4 @@
-"""``Project`` and ``Session`` (spec §5, §6): identity, create_experiment, parameter typing, get_experiments."""
+"""``Project`` and ``Session``: identity, create_experiment, parameter typing, get_experiments."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_project_identity(project: Project) -> None:
     assert project == project
     other = neptune.Session(backend=project._backend).get_project("acme/sandbox")
     assert other.internal_id == project.internal_id  # the same project, deterministically
-    assert other != project  # each object holds its own lock: only the same object is equal (spec §6.1)
+    assert other != project  # each object holds its own lock: only the same object is equal (legacy)
 
 
 # --- create_experiment ----------------------------------------------------------------------------
@@ -102,7 +102,10 @@ def test_create_experiment_value_errors_create_nothing(project: Project, kwargs:
 
 
 def test_parameter_typing(project: Project, sync: Callable[..., None]) -> None:
-    """§6.6: finite numbers come back as float, everything else as the stored string."""
+    """Finite numbers come back as float, everything else as the stored string.
+
+    docs/legacy-behaviour.md#parameter-typing
+    """
     params = {
         "flag": True,
         "off": False,
@@ -240,7 +243,10 @@ def test_experiment_from_get_experiments_can_write(three: list[Experiment], sync
 def test_looked_up_finished_experiment_stays_finished(
     three: list[Experiment], sync: Callable[..., None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Finished states are final (§10) and a finished experiment records no points (D11), also when looked up."""
+    """Finished states are final and a finished experiment records no points, also when looked up.
+
+    docs/legacy-behaviour.md#finished-experiments
+    """
     project = neptune.project
     assert isinstance(project, Project)
     (failed,) = project.get_experiments(id="SAN-2")

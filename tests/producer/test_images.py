@@ -1,4 +1,4 @@
-"""Every value kind log_image accepts, and what it refuses (spec §7.4)."""
+"""Every value kind log_image accepts, and what it refuses (docs/legacy-behaviour.md#logged-values)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Artifact destinations, artifact sources, blob chunking, delete paths and source-file selection (§7.5, §9.7)."""
+"""Artifact destinations, artifact sources, blob chunking, delete paths and source-file selection.
+
+docs/legacy-behaviour.md#artifacts-and-sources
+"""
 
 from __future__ import annotations
 

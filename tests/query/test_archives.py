@@ -1,4 +1,7 @@
-"""ZIP names, entries and destination folders of download_artifacts / download_sources (§7.5, D8)."""
+"""ZIP names, entries and destination folders of download_artifacts / download_sources.
+
+docs/legacy-behaviour.md#zip-downloads
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from expstream.query.archives import prepare_destination_dir, write_zip, zip_nam
         ("src\\my-module", "source.zip", "my-module.zip"),
     ],
 )
-def test_zip_names_follow_d8(path: str | None, default: str, expected: str) -> None:
+def test_zip_names_follow_the_documented_rule(path: str | None, default: str, expected: str) -> None:
     assert zip_name(path, default) == expected
 
 
