@@ -87,7 +87,6 @@ def test_two_processes_take_turns_on_one_folder(tables: ChdbTables, tmp_path: Pa
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the child never took the store"
             time.sleep(0.02)
-        waited_from = time.time()
         with tables.hold():  # blocks in flock until the child lets go, instead of failing in chdb
             got_in = time.time()
             rows = tables.query_df("SELECT key, value FROM properties ORDER BY key")
@@ -111,7 +110,6 @@ def test_two_processes_take_turns_on_one_folder(tables: ChdbTables, tmp_path: Pa
     assert child.returncode == 0, err
     assert "Cannot lock file" not in err
     released = float(re.search(r"released=([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    assert got_in >= released - 0.05  # we got in only after the child let go ...
-    assert got_in - waited_from >= 0.5  # ... having waited most of its second
+    assert got_in >= released - 0.05  # we got in only after the child let go
     assert rows["key"].tolist() == ["from-child"]  # and saw what it wrote
     assert "seen=1" in out  # the child, reopening after us, saw our row

