@@ -96,9 +96,10 @@ class Reader:
         """Whether every read first catches the tables up with the event log (the embedded default)."""
         return self._refresh is not None
 
-    def refresh(self) -> None:
+    def refresh(self, timeout: float | None = None) -> None:
+        """Catch the tables up with the log; ``timeout`` bounds the wait for another process's lock."""
         if self._refresh is not None:
-            with self.tables.hold():
+            with self.tables.hold(timeout):
                 self._refresh()
 
     @contextmanager
