@@ -227,6 +227,8 @@ class Project:
                 "system": system,
             },
         )
+        # a second, small record of who it is: the experiment still shows if the first one is damaged
+        stream.add_event("ExperimentIdentified", {"project": self.full_id, "short_id": experiment.id, "number": number})
         stream.add_event("StateChanged", {"state": "running", "traceback": None})
         source_files.upload(experiment, sources)
 

@@ -36,6 +36,7 @@ NAMESPACE = "expstream"
 #: Event kinds, in the order a reader meets them in the docs.
 KINDS = (
     "ExperimentCreated",
+    "ExperimentIdentified",
     "StateChanged",
     "Heartbeat",
     "NumericPoints",

@@ -292,3 +292,71 @@ def test_taking_a_number_gives_up_at_the_deadline(tmp_path: Path, stopped_holder
     with pytest.raises(LockTimeout):
         numbering.next_number(PROJECT)
     assert (project_folder(tmp_path) / "counter").read_text() == "1"
+
+
+# --- a damaged creation record ----------------------------------------------------------------------
+
+
+def damage_record(home: Path, experiment_id: str, kind: str) -> None:
+    """Flip one byte in the payload of the experiment's ``kind`` event, as a bad disk would."""
+    from expstream import schemas
+    from expstream.producer.transports.local_log import HEADER_SIZE
+
+    log = LocalLog(home / "log")
+    partition = log.partition_for(experiment_id)
+    try:
+        records = log.read(EVENTS, partition, 0, 1_000_000, 1 << 30)
+    finally:
+        log.close()
+    (record,) = [r for r in records if r.key == experiment_id and schemas.registry.kind_of(r.value) == kind]
+    (segment,) = (home / "log" / EVENTS / str(partition)).glob("*.seg")
+    with open(segment, "r+b") as f:
+        where = record.offset + HEADER_SIZE + len(record.key.encode()) + 12
+        f.seek(where)
+        byte = f.read(1)
+        f.seek(where)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_an_experiment_whose_creation_record_is_damaged_still_shows(
+    project: expstream.Project, home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    exp = make(project, "lost-name", points=4, params={"lr": 0.1}, tags=["t"])
+    exp.log_text("notes", "kept")
+    exp.stop()
+    exp.wait()
+    other = make(project, "intact", points=1)
+    other.stop()
+    other.wait()
+    damage_record(home, exp.internal_id, "ExperimentCreated")
+    fresh_process()
+    again = expstream.init(PROJECT)
+    with caplog.at_level(logging.WARNING, logger="expstream.log"):
+        shown = again.get_experiments()
+    assert "corrupt or torn record" in caplog.text
+    assert [(e.id, e.internal_id, e.state) for e in shown] == [
+        ("SAN-1", exp.internal_id, "succeeded"),
+        ("SAN-2", other.internal_id, "succeeded"),
+    ]
+    lost = shown[0]
+    assert lost.name == "Untitled"  # what only the damaged record held gets defaults
+    assert lost.get_numeric_channels_values("loss")["loss"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert lost.get_logs()["notes"].y == "kept"
+    assert lost.get_parameters() == {} and lost.get_tags() == []
+    assert [e.id for e in again.get_experiments(state="succeeded")] == ["SAN-1", "SAN-2"]
+    board = again.get_leaderboard()
+    assert board["id"].tolist() == ["SAN-1", "SAN-2"] and board["name"].tolist() == ["Untitled", "intact"]
+    assert again.get_experiments(id="SAN-1")[0].get_system_properties()["id"] == "SAN-1"
+
+
+def test_a_damaged_creation_record_does_not_free_its_number(project: expstream.Project, home: Path) -> None:
+    exp = make(project, "a")
+    exp.stop()
+    exp.wait()
+    damage_record(home, exp.internal_id, "ExperimentCreated")
+    (project_folder(home) / "counter").write_bytes(b"")
+    fresh_process()
+    again = expstream.init(PROJECT)
+    second = make(again, "b")
+    second.stop()
+    assert [e.id for e in again.get_experiments()] == ["SAN-1", "SAN-2"]
