@@ -28,6 +28,7 @@ Legacy names are kept because client code catches them (``neptune.exceptions.*``
     │   └── LocalStateError     a file under EXPSTREAM_HOME is damaged and cannot be rebuilt
     ├── ExpstreamTimeoutError (also TimeoutError)
     │   └── LockTimeout         a lock held by another process was not free before the deadline
+    │                           (also an ExpstreamIOError: consumers retry it)
     ├── SSLError
     └── NeptuneApiException
         ├── ConnectionLost, ServerError, Unauthorized, Forbidden, InvalidApiKey
@@ -164,8 +165,10 @@ class ExpstreamTimeoutError(NeptuneException, TimeoutError):
     """A wait with a deadline (``sync(timeout=...)``, a lock) ran out; also a ``TimeoutError``."""
 
 
-class LockTimeout(ExpstreamTimeoutError):
-    """Another process held a lock past the caller's deadline (for example a stopped process)."""
+class LockTimeout(ExpstreamTimeoutError, ExpstreamIOError):
+    """Another process held a lock past the caller's deadline (for example a stopped process).
+
+    Also an ``ExpstreamIOError``: a consumer service retries it with backoff like a store that is down."""
 
 
 class SSLError(NeptuneException):

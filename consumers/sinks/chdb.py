@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from expstream.consumers.sinks.base import TableStore, ddl_statements
-from expstream.exceptions import StorageError
-from expstream.locking import flock, open_lock_file
+from expstream.exceptions import LockTimeout, StorageError
+from expstream.locking import default_lock_timeout, flock, open_lock_file
 
 __all__ = ["ChdbTables", "format_param"]
 
@@ -60,9 +61,14 @@ class ChdbTables(TableStore):
 
     @contextmanager
     def hold(self, timeout: float | None = None) -> Iterator[None]:
-        with self._thread_lock:
+        start = time.monotonic()
+        if not self._thread_lock.acquire(blocking=False):  # another thread of this process holds it
+            limit = default_lock_timeout() if timeout is None else max(0.0, timeout)
+            if not self._thread_lock.acquire(timeout=limit):
+                raise LockTimeout(f"the embedded database {self.folder} stayed in use by another thread ({limit:g} s)")
+        try:
             if self._depth == 0:
-                self._open(timeout)
+                self._open(None if timeout is None else max(0.0, timeout - (time.monotonic() - start)))
             self._depth += 1
             try:
                 yield
@@ -70,6 +76,8 @@ class ChdbTables(TableStore):
                 self._depth -= 1
                 if self._depth == 0:
                     self._close()
+        finally:
+            self._thread_lock.release()
 
     def _open(self, timeout: float | None) -> None:
         from chdb import session as chs

@@ -360,3 +360,45 @@ def test_a_damaged_creation_record_does_not_free_its_number(project: expstream.P
     second = make(again, "b")
     second.stop()
     assert [e.id for e in again.get_experiments()] == ["SAN-1", "SAN-2"]
+
+
+def test_a_consumer_service_waits_out_a_stopped_lock_holder_and_goes_on(
+    project: expstream.Project, home: Path, stopped_holder: object, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    import threading
+    import time
+
+    from expstream.config import load_settings
+    from expstream.wiring import embedded_runner
+
+    exp = make(project, "served", points=6)
+    exp.stop()
+    exp.wait()
+    monkeypatch.setenv("EXPSTREAM_LOCK_TIMEOUT", "0.2")
+    holder = stopped_holder(home / "chdb.lock")  # type: ignore[operator]
+    runner = embedded_runner(load_settings())
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="expstream"):
+        thread.start()
+        for _ in range(600):  # until the service has met the held lock (bounded: never hangs the suite)
+            if "chdb.lock" in caplog.text:
+                break
+            time.sleep(0.05)
+        assert "chdb.lock" in caplog.text and thread.is_alive()  # retried, not crashed
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait()
+        end = runner.source.end_offsets()
+        for _ in range(600):  # until the service has read everything (its own positions: no lock needed)
+            if all(runner.source.positions().get(tp, 0) >= offset for tp, offset in end.items()):
+                break
+            time.sleep(0.05)
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    with runner.tables.hold(timeout=30):
+        rows = runner.tables.query_df("SELECT count() AS n FROM points_numeric FINAL WHERE namespace = 'user'")
+    runner.tables.close()
+    assert int(rows["n"].iloc[0]) == 6
