@@ -206,6 +206,12 @@ class Materializer:
             self._row("tags", experiment_id=e, tag=tag, added=1, ts=h["ts"], session_id=h["session_id"], seq=h["seq"])
         return {"short_id": r["short_id"], "name": r["name"], "project": r["project"]}
 
+    def _on_ExperimentIdentified(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        """Only history: the reader shows an experiment from it when ExperimentCreated is missing."""
+        if r["number"] < 1 or not r["project"]:
+            raise EventDecodeError("ExperimentIdentified without a project or a positive number")
+        return {"project": r["project"], "short_id": r["short_id"], "number": r["number"]}
+
     def _on_StateChanged(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
         self._row("states", experiment_id=h["experiment_id"], state=r["state"], traceback=r["traceback"] or "",
                   ts=h["ts"], session_id=h["session_id"], seq=h["seq"])  # fmt: skip

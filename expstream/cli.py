@@ -5,10 +5,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from expstream.config import load_settings
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from expstream.config import Settings
 
 __all__ = ["main"]
 
@@ -20,13 +26,25 @@ def main() -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Materialize what is in the log now, then exit.")
-def consume(once: bool) -> None:
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=None,
+    help="With --once: seconds to wait for the embedded tables' lock (default EXPSTREAM_LOCK_TIMEOUT).",
+)
+def consume(once: bool, lock_timeout: float | None) -> None:
     """Materialize events from the event log into the tables and the object store."""
-    from expstream.wiring import consumer_runner
+    from expstream.exceptions import LockTimeout
+    from expstream.wiring import LOCK_TIMEOUT_EXIT, consumer_runner
 
     runner = consumer_runner(load_settings())
     if once:
-        applied = runner.catch_up()
+        try:
+            with runner.tables.hold(lock_timeout):
+                applied = runner.catch_up()
+        except LockTimeout as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(LOCK_TIMEOUT_EXIT)
         click.echo(f"materialized {applied} events ({runner.dead_letters} dead-lettered)")
         return
     stop = threading.Event()
@@ -37,33 +55,43 @@ def consume(once: bool) -> None:
 
 
 @main.command()
-@click.option("--clickhouse", "clickhouse_url", help="Target ClickHouse URL (a fresh database).")
-@click.option("--s3", "s3_url", help="Target S3 URL (a fresh bucket).")
+@click.option("--clickhouse", "clickhouse_url", help="Target ClickHouse URL without its password (a fresh database).")
+@click.option(
+    "--clickhouse-password-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the --clickhouse password (else EXPSTREAM_REPLAY_CLICKHOUSE_PASSWORD).",
+)
+@click.option("--s3", "s3_url", help="Target S3 URL without its secret key (a fresh bucket).")
+@click.option(
+    "--s3-secret-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the --s3 secret key (else EXPSTREAM_REPLAY_S3_SECRET_KEY).",
+)
 @click.option("--into", "into", type=click.Path(file_okay=False), help="Embedded target folder (fresh chdb + objects).")
-def replay(clickhouse_url: str | None, s3_url: str | None, into: str | None) -> None:
-    """Rebuild tables and objects from the start of the event stream into a fresh target."""
-    from pathlib import Path
+def replay(
+    clickhouse_url: str | None,
+    clickhouse_password_file: str | None,
+    s3_url: str | None,
+    s3_secret_file: str | None,
+    into: str | None,
+) -> None:
+    """Rebuild tables and objects from the start of the event stream into a fresh target.
 
+    Without --clickhouse/--s3/--into, the cluster's own EXPSTREAM_CLICKHOUSE and EXPSTREAM_S3 are
+    rebuilt. Passwords never go on the command line: a URL that carries one is refused."""
     from tqdm import tqdm
 
     from expstream.consumers.replay import replay as run_replay
     from expstream.consumers.replay import source_from_start
+    from expstream.exceptions import ConfigurationError
 
     settings = load_settings()
-    if clickhouse_url and s3_url:
-        from expstream.consumers.sinks.clickhouse import ClickHouseTables
-        from expstream.consumers.sinks.s3 import S3ObjectStore
-
-        # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA
-        tables = ClickHouseTables.from_url(clickhouse_url, ca=settings.clickhouse_ca)
-        objects = S3ObjectStore.from_url(s3_url, ca=settings.s3_ca)
-    elif into and not (clickhouse_url or s3_url):
-        from expstream.consumers.sinks.chdb import ChdbTables
-        from expstream.consumers.sinks.localfs import LocalFolderStore
-
-        tables, objects = ChdbTables(Path(into) / "chdb"), LocalFolderStore(Path(into) / "objects")
-    else:
-        raise click.UsageError("give --clickhouse and --s3 (cluster), or --into DIR (embedded)")
+    try:
+        tables, objects = _replay_target(
+            settings, clickhouse_url, clickhouse_password_file, s3_url, s3_secret_file, into
+        )
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
     source = source_from_start(settings)
     group = settings.consumer_group if settings.distributed else "embedded"
     with tqdm(desc="replay", unit="" if settings.distributed else "B", unit_scale=True) as bar:
@@ -76,6 +104,63 @@ def replay(clickhouse_url: str | None, s3_url: str | None, into: str | None) -> 
         applied = run_replay(source, tables, objects, group=group, on_progress=progress)
     source.close()
     click.echo(f"replayed {applied} events")
+
+
+def _replay_target(
+    settings: Settings,
+    clickhouse_url: str | None,
+    clickhouse_password_file: str | None,
+    s3_url: str | None,
+    s3_secret_file: str | None,
+    into: str | None,
+) -> tuple[Any, Any]:
+    """The tables and object store ``replay`` writes to, with secrets from files or the environment."""
+    from pathlib import Path
+
+    from expstream.credentials import refuse_secret_in_url, with_secret
+    from expstream.exceptions import ConfigurationError
+
+    if into:
+        if clickhouse_url or s3_url:
+            raise ConfigurationError("give --into DIR (embedded) or --clickhouse and --s3 (cluster), not both")
+        from expstream.consumers.sinks.chdb import ChdbTables
+        from expstream.consumers.sinks.localfs import LocalFolderStore
+
+        return ChdbTables(Path(into) / "chdb"), LocalFolderStore(Path(into) / "objects")
+    from expstream.consumers.sinks.clickhouse import ClickHouseTables
+    from expstream.consumers.sinks.s3 import S3ObjectStore
+
+    if clickhouse_url and s3_url:
+        how = "with --clickhouse-password-file FILE or EXPSTREAM_REPLAY_CLICKHOUSE_PASSWORD"
+        refuse_secret_in_url(clickhouse_url, "--clickhouse", how)
+        refuse_secret_in_url(s3_url, "--s3", "with --s3-secret-file FILE or EXPSTREAM_REPLAY_S3_SECRET_KEY")
+        password = _secret(clickhouse_password_file, "--clickhouse-password-file", settings.replay_clickhouse_password)
+        secret_key = _secret(s3_secret_file, "--s3-secret-file", settings.replay_s3_secret_key)
+        clickhouse_url, s3_url = with_secret(clickhouse_url, password), with_secret(s3_url, secret_key)
+    elif clickhouse_url or s3_url or clickhouse_password_file or s3_secret_file:
+        raise ConfigurationError("give both --clickhouse and --s3 (cluster), or --into DIR (embedded)")
+    elif settings.clickhouse is not None and settings.s3 is not None:
+        clickhouse_url, s3_url = settings.clickhouse.get_secret_value(), settings.s3.get_secret_value()
+    else:
+        raise ConfigurationError(
+            "give --clickhouse and --s3 (cluster) or --into DIR (embedded), or set EXPSTREAM_CLICKHOUSE and _S3"
+        )
+    # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA
+    return (
+        ClickHouseTables.from_url(clickhouse_url, ca=settings.clickhouse_ca),
+        S3ObjectStore.from_url(s3_url, ca=settings.s3_ca),
+    )
+
+
+def _secret(path: str | None, option: str, from_env: SecretStr | None) -> str | None:
+    """A secret from its file option, else from its EXPSTREAM_* variable, else None."""
+    from pathlib import Path
+
+    from expstream.credentials import read_secret_file
+
+    if path:
+        return read_secret_file(Path(path), option)
+    return from_env.get_secret_value() if from_env is not None else None
 
 
 @main.command()

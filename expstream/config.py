@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     read_barrier_timeout: float = Field(
         default=60.0, gt=0, description="seconds a read waits for this process's own writes to become visible"
     )
+    lock_timeout: float = Field(
+        default=60.0, gt=0, description="seconds a local lock is waited for when the caller gives no timeout"
+    )
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
 
     # --- distributed mode: unset means the embedded default ----------------------------------
@@ -59,6 +62,12 @@ class Settings(BaseSettings):
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
+    replay_clickhouse_password: SecretStr | None = Field(
+        default=None, description="password for the --clickhouse target of expstream replay"
+    )
+    replay_s3_secret_key: SecretStr | None = Field(
+        default=None, description="secret key for the --s3 target of expstream replay"
+    )
     spool_bytes: int = Field(default=1 << 30, ge=1 << 20, description="local spool while Kafka is unreachable")
     consumer_group: str = Field(default="expstream", description="Kafka consumer group of the materializers")
     consumer_batch_messages: int = Field(

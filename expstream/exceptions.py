@@ -24,12 +24,18 @@ Legacy names are kept because client code catches them (``neptune.exceptions.*``
     ├── ExpstreamIOError
     │   ├── TransportError      the event log / Kafka failed
     │   ├── StorageError        ClickHouse / chdb / object store failed
-    │   └── EventDecodeError    a message is not a valid event
+    │   ├── EventDecodeError    a message is not a valid event
+    │   └── LocalStateError     a file under EXPSTREAM_HOME is damaged and cannot be rebuilt
+    ├── ExpstreamTimeoutError (also TimeoutError)
+    │   └── LockTimeout         a lock held by another process was not free before the deadline
+    │                           (also an ExpstreamIOError: consumers retry it)
     ├── SSLError
     └── NeptuneApiException
         ├── ConnectionLost, ServerError, Unauthorized, Forbidden, InvalidApiKey
         ├── NamespaceNotFound, ProjectNotFound, PathInProjectNotFound
-        ├── ExperimentNotFound, ExperimentAlreadyFinished, ExperimentLimitReached
+        ├── ExperimentNotFound, ExperimentAlreadyFinished
+        ├── ExperimentLimitReached
+        │   └── ExperimentNumbersExhausted   a project has used every experiment number
         ├── StorageLimitReached, ExperimentValidationError
         ├── ChannelAlreadyExists, ChannelDoesNotExist, ChannelNotFound, ChannelsValuesSendBatchError
         └── NotebookNotFound
@@ -151,6 +157,20 @@ class EventDecodeError(ExpstreamIOError):
     """A message is not a valid expstream event (garbage, truncated, unknown schema)."""
 
 
+class LocalStateError(ExpstreamIOError):
+    """A file under ``EXPSTREAM_HOME`` is damaged and nothing it could be rebuilt from is known."""
+
+
+class ExpstreamTimeoutError(NeptuneException, TimeoutError):
+    """A wait with a deadline (``sync(timeout=...)``, a lock) ran out; also a ``TimeoutError``."""
+
+
+class LockTimeout(ExpstreamTimeoutError, ExpstreamIOError):
+    """Another process held a lock past the caller's deadline (for example a stopped process).
+
+    Also an ``ExpstreamIOError``: a consumer service retries it with backoff like a store that is down."""
+
+
 class SSLError(NeptuneException):
     def __init__(self) -> None:
         super().__init__("SSL certificate validation failed.")
@@ -216,6 +236,17 @@ class ExperimentAlreadyFinished(NeptuneApiException):
 class ExperimentLimitReached(NeptuneApiException):
     def __init__(self) -> None:
         super().__init__("Experiment limit reached.")
+
+
+class ExperimentNumbersExhausted(ExperimentLimitReached):
+    """Raised by ``create_experiment`` before anything is written: numbers are Avro longs."""
+
+    def __init__(self, project: str, limit: int) -> None:
+        NeptuneApiException.__init__(
+            self,
+            f"project {project!r} has used every experiment number (the last one is {limit}); "
+            "create the experiment in another project",
+        )
 
 
 class StorageLimitReached(NeptuneApiException):

@@ -378,9 +378,14 @@ class Experiment:
         self._backend.writer.flush(timeout)
 
     def sync(self, timeout: float | None = None) -> None:
-        """Return when everything logged so far is visible to queries (read-your-writes)."""
+        """Return when everything logged so far is visible to queries (read-your-writes).
+
+        ``timeout`` bounds the whole call (flush and materializing share it); running out raises
+        ``ExpstreamTimeoutError``, a ``TimeoutError``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         watermark = self._backend.writer.flush(timeout)
-        self._backend.materialize(watermark, timeout)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._backend.materialize(watermark, left)
 
     def stop(self, exc_tb: str | None = None) -> None:
         """Mark the experiment succeeded (or failed, with ``exc_tb``) after flushing its points."""

@@ -17,7 +17,7 @@ from expstream.execution import start_execution_context
 from expstream.experiments import Experiment, validate_tags
 from expstream.producer import source_files
 from expstream.producer.channels import check_text
-from expstream.producer.numbering import project_key
+from expstream.producer.numbering import project_key, run_experiment_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,9 +43,6 @@ def parameter_text(value: Any) -> tuple[str, str]:
             return ("Infinity" if number > 0 else "-Infinity"), "string"
         return str(value), "double"
     return str(value), "string"
-
-
-_RUN_NAMESPACE = uuid.UUID("9e8d4c1b-2f6a-4d3e-8b7c-1a2b3c4d5e6f")
 
 
 def _process_suffix() -> str:
@@ -173,7 +170,7 @@ class Project:
             internal_id = str(uuid.uuid4())
         else:
             number, creator = self._backend.numbering.number_for_run(self.full_id, str(run_id))
-            internal_id = str(uuid.uuid5(_RUN_NAMESPACE, f"{self.full_id}/{run_id}"))
+            internal_id = run_experiment_id(self.full_id, str(run_id))
         short_id = f"{project_key(self.name)}-{number}"
         experiment = Experiment(self._backend, self, short_id, internal_id)
         experiment._attached = not creator
@@ -233,6 +230,8 @@ class Project:
                 "system": system,
             },
         )
+        # a second, small record of who it is: the experiment still shows if the first one is damaged
+        stream.add_event("ExperimentIdentified", {"project": self.full_id, "short_id": experiment.id, "number": number})
         stream.add_event("StateChanged", {"state": "running", "traceback": None})
         source_files.upload(experiment, sources)
 

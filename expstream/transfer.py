@@ -28,8 +28,13 @@ def import_experiment(backend: StreamBackend, path: Path, project: str | None = 
     target = project or event["project"]
     run_id = f"import:{event['header']['experiment_id']}"  # importing twice reuses the number
     number, _ = backend.numbering.number_for_run(target, run_id)
-    event.update(project=target, number=number, short_id=f"{project_key(target.split('/', 1)[-1])}-{number}")
+    identity = {"project": target, "number": number, "short_id": f"{project_key(target.split('/', 1)[-1])}-{number}"}
+    event.update(identity)
     created[0]["message"] = schemas.encode(kind, event)
+    for row in rows:  # the second record of who it is gets the new number too
+        if schemas.registry.kind_of(row["message"]) == "ExperimentIdentified":
+            identified_kind, identified = schemas.decode(row["message"])
+            row["message"] = schemas.encode(identified_kind, {**identified, **identity})
     transport = backend.writer.transport
     for row in rows:
         transport.send(row["topic"], row["key"], [row["message"]])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings
-from expstream.exceptions import ConfigurationError, StorageError
+from expstream.exceptions import ConfigurationError, ExpstreamTimeoutError, LockTimeout, StorageError
 from expstream.producer.numbering import LocalFileNumbering
 from expstream.producer.transports.base import Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
@@ -124,11 +124,16 @@ def open_reader(settings: Settings) -> Reader:
     return Reader(runner.tables, runner.objects, refresh=runner.catch_up)
 
 
+#: exit status of ``expstream consume --once`` when the tables' lock was not free in time
+LOCK_TIMEOUT_EXIT = 75
+
+
 def _materialize_in_subprocess(settings: Settings, timeout: float | None) -> None:
     env = dict(os.environ, EXPSTREAM_HOME=str(_home(settings)))
+    wait = [] if timeout is None else ["--lock-timeout", repr(float(timeout))]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "expstream", "consume", "--once"],
+            [sys.executable, "-m", "expstream", "consume", "--once", *wait],
             env=env,
             capture_output=True,
             text=True,
@@ -136,7 +141,9 @@ def _materialize_in_subprocess(settings: Settings, timeout: float | None) -> Non
             cwd=_home(settings).parent,  # not the caller's folder: a folder named expstream there would shadow us
         )
     except subprocess.TimeoutExpired as exc:
-        raise TimeoutError(f"events were not materialized within {timeout} s") from exc
+        raise ExpstreamTimeoutError(f"events were not materialized within {timeout} s") from exc
+    if done.returncode == LOCK_TIMEOUT_EXIT:
+        raise LockTimeout(done.stderr.strip()[-2000:] or f"the embedded tables stayed locked for {timeout} s")
     if done.returncode != 0:
         raise StorageError(f"materializing events failed: {done.stderr.strip()[-2000:]}")
 
@@ -151,7 +158,9 @@ def _wait_for_consumers(reader: Reader, group: str, watermark: Watermark, timeou
             return
         if deadline is not None and time.monotonic() > deadline:
             behind = {f"{t}[{p}]": o - progress.get((t, p), 0) for (t, p), o in watermark.items()}
-            raise TimeoutError(f"consumers have not materialized everything within {timeout} s; behind: {behind}")
+            raise ExpstreamTimeoutError(
+                f"consumers have not materialized everything within {timeout} s; behind: {behind}"
+            )
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
 
@@ -184,13 +193,16 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
         # A process that already reads has chdb loaded: catch up here. A logging process must not
         # load chdb, so a short-lived consumer process does it.
         if "reader" in state:
-            state["reader"].refresh()
+            state["reader"].refresh(timeout)
         else:
             _materialize_in_subprocess(settings, timeout)
 
+    from expstream.producer.numbering.recovery import numbers_in_log
+
+    log = _local_log(settings)
     return {
-        "transport": LocalLogTransport(_local_log(settings)),
-        "numbering": LocalFileNumbering(_home(settings) / "projects"),
+        "transport": LocalLogTransport(log),
+        "numbering": LocalFileNumbering(_home(settings) / "projects", numbers_in_log(log)),
         "open_reader": reader,
         "materializer": materialize,
     }

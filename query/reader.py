@@ -37,6 +37,20 @@ _CURRENT = (
 )
 
 
+def _identified_only(where: str) -> str:
+    """The experiments columns of experiments known only from ExperimentIdentified (see ``_experiments``).
+
+    ``where`` may name the columns by their aliases here too; replayed twins collapse by LIMIT BY."""
+    return (
+        "SELECT experiment_id, visitParamExtractString(summary, 'short_id') AS short_id, "
+        "visitParamExtractUInt(summary, 'number') AS number, 'Untitled' AS name, '' AS description, "
+        "'' AS owner, '' AS hostname, ts AS created, visitParamExtractString(summary, 'project') AS project "
+        f"FROM events WHERE kind = 'ExperimentIdentified' AND ({where}) "
+        "AND experiment_id NOT IN (SELECT experiment_id FROM experiments) "
+        "ORDER BY experiment_id, ts LIMIT 1 BY experiment_id"
+    )
+
+
 @dataclass(frozen=True)
 class ChannelValue:
     """A log as ``get_logs()`` returns it (legacy 0.4 shape)."""
@@ -96,9 +110,10 @@ class Reader:
         """Whether every read first catches the tables up with the event log (the embedded default)."""
         return self._refresh is not None
 
-    def refresh(self) -> None:
+    def refresh(self, timeout: float | None = None) -> None:
+        """Catch the tables up with the log; ``timeout`` bounds the wait for another process's lock."""
         if self._refresh is not None:
-            with self.tables.hold():
+            with self.tables.hold(timeout):
                 self._refresh()
 
     @contextmanager
@@ -114,6 +129,11 @@ class Reader:
     # --- experiments -------------------------------------------------------------------------
 
     def _experiments(self, where: str, **params: Any) -> pd.DataFrame:
+        """Experiments matching ``where`` (over the experiments columns) with state and heartbeat.
+
+        An experiment whose ExperimentCreated never arrived (damaged in the log, dead-lettered)
+        still shows, from its ExperimentIdentified event, with defaults for what only the lost
+        record held (name ``Untitled``, no description, owner or hostname; created at its ts)."""
         return self._q(
             # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
             "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
@@ -121,7 +141,7 @@ class Reader:
             "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
             "state, state_ts "
             "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
-            f"FROM experiments FINAL WHERE {where}) AS e "
+            f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
             "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
             "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
             "LEFT JOIN (SELECT experiment_id, max(ts) AS heartbeat FROM heartbeats GROUP BY experiment_id) AS b "
@@ -230,7 +250,11 @@ class Reader:
 
     def projects(self) -> list[str]:
         with self._reading():
-            df = self._q("SELECT DISTINCT project FROM experiments ORDER BY project")
+            df = self._q(
+                "SELECT DISTINCT project FROM (SELECT project FROM experiments UNION ALL "
+                "SELECT visitParamExtractString(summary, 'project') AS project FROM events "
+                "WHERE kind = 'ExperimentIdentified') ORDER BY project"
+            )
         return [str(p) for p in df["project"]]
 
     def leaderboard(

@@ -36,6 +36,7 @@ NAMESPACE = "expstream"
 #: Event kinds, in the order a reader meets them in the docs.
 KINDS = (
     "ExperimentCreated",
+    "ExperimentIdentified",
     "StateChanged",
     "Heartbeat",
     "NumericPoints",
@@ -112,6 +113,13 @@ class Registry:
         else:
             fastavro.schemaless_writer(out, version.parsed, record)
         return out.getvalue()
+
+    def kind_of(self, message: bytes) -> str | None:
+        """The event kind a message says it is (from its fingerprint), without decoding it."""
+        if len(message) < 10 or message[:2] != MAGIC:
+            return None
+        writer = self._by_fingerprint.get(bytes(message[2:10]))
+        return None if writer is None else writer.kind
 
     def decode(self, message: bytes) -> tuple[str, dict[str, Any]]:
         """Return ``(kind, record)``, the record resolved to the current version of its kind.

@@ -24,3 +24,12 @@ def test_readme_python_examples_run(home: Path, capsys) -> None:
     assert "loss" in printed and "acc" in printed
     assert "succeeded" in printed
     assert "Experiment(SAN-1)" in printed
+
+
+def test_readme_lists_every_setting() -> None:
+    """The configuration tables name every environment variable the settings read."""
+    from expstream.config import Settings
+
+    text = README.read_text()
+    missing = [f"EXPSTREAM_{name.upper()}" for name in Settings.model_fields if f"EXPSTREAM_{name.upper()}" not in text]
+    assert missing == []

@@ -52,8 +52,11 @@ class TableStore(ABC):
         """Run a SELECT and return its rows as a DataFrame."""
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Keep the store open across several calls (the embedded store locks a folder)."""
+    def hold(self, timeout: float | None = None) -> Iterator[None]:
+        """Keep the store open across several calls (the embedded store locks a folder).
+
+        ``timeout``: seconds to wait for another process's hold at most (``LockTimeout`` then);
+        None means the default lock timeout."""
         yield
 
     def close(self) -> None:

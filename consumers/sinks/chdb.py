@@ -1,15 +1,16 @@
 """chdb, the embedded ClickHouse: the same tables and SQL as a ClickHouse server, in-process.
 
 chdb locks its folder for the whole life of a session, so processes take turns: :meth:`hold`
-takes an ``flock`` on ``<folder>.lock``, opens the session, and closes it again when the
-outermost ``hold`` ends. A writer process never imports chdb; readers and the consumer do.
+takes an ``flock`` on ``<folder>.lock`` (within the caller's timeout, see :mod:`expstream.locking`),
+opens the session, and closes it again when the outermost ``hold`` ends. A writer process never
+imports chdb; readers and the consumer do.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from expstream.consumers.sinks.base import TableStore, ddl_statements
-from expstream.exceptions import StorageError
+from expstream.exceptions import LockTimeout, StorageError
+from expstream.locking import default_lock_timeout, flock, open_lock_file
 
 __all__ = ["ChdbTables", "format_param"]
 
@@ -58,10 +60,15 @@ class ChdbTables(TableStore):
         self._schema_ready = False
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._thread_lock:
+    def hold(self, timeout: float | None = None) -> Iterator[None]:
+        start = time.monotonic()
+        if not self._thread_lock.acquire(blocking=False):  # another thread of this process holds it
+            limit = default_lock_timeout() if timeout is None else max(0.0, timeout)
+            if not self._thread_lock.acquire(timeout=limit):
+                raise LockTimeout(f"the embedded database {self.folder} stayed in use by another thread ({limit:g} s)")
+        try:
             if self._depth == 0:
-                self._open()
+                self._open(None if timeout is None else max(0.0, timeout - (time.monotonic() - start)))
             self._depth += 1
             try:
                 yield
@@ -69,13 +76,20 @@ class ChdbTables(TableStore):
                 self._depth -= 1
                 if self._depth == 0:
                     self._close()
+        finally:
+            self._thread_lock.release()
 
-    def _open(self) -> None:
+    def _open(self, timeout: float | None) -> None:
         from chdb import session as chs
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(str(self.folder) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # other processes wait here instead of failing in chdb
+        lock_path = Path(str(self.folder) + ".lock")
+        fd = open_lock_file(lock_path)
+        try:  # other processes wait here instead of failing in chdb, but never past the deadline
+            flock(fd, lock_path, timeout=timeout)
+        except BaseException:
+            os.close(fd)
+            raise
         self._lock_fd = fd
         try:
             self._session = chs.Session(str(self.folder))

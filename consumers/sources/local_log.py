@@ -7,19 +7,21 @@ that restarts continues where its sinks' data ends, as a Kafka consumer group wo
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource, Record
-from expstream.exceptions import TransportError
+from expstream.exceptions import ExpstreamTimeoutError, TransportError
+from expstream.localfiles import read_json_or_none, write_atomically
 from expstream.producer.transports.base import TOPICS, Watermark
 from expstream.producer.transports.local_log import LocalLog
 
 __all__ = ["LocalLogSource"]
+
+logger = logging.getLogger("expstream.consumers")
 
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
@@ -44,13 +46,25 @@ class LocalLogSource(PartitionedLogSource):
         super().__init__(topics, log.partitions, self._committed)
 
     def _load(self) -> Watermark:
+        """Committed positions; damaged ones are ignored with a warning (the file is a cache of
+        how far the sinks got: the embedded runner resumes from the tables' progress, and a group
+        without positions rereads from the start, which the idempotent sinks absorb)."""
+        what, instead = f"consumer positions of group {self.group!r}", "continuing from the tables' progress"
         try:
-            data = json.loads(self._file.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            data = read_json_or_none(self._file, what, instead)
+        except OSError as exc:
             raise TransportError(f"cannot read committed positions {self._file}: {exc}") from exc
-        return {(topic, int(p)): int(o) for topic, parts in data.items() for p, o in parts.items()}
+        if data is None:
+            return {}
+        try:
+            positions = {(str(t), int(p)): int(o) for t, parts in data.items() for p, o in parts.items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            logger.warning("ignoring damaged %s %s (%s: %s); %s", what, self._file, type(exc).__name__, exc, instead)
+            return {}
+        if any(o < 0 for o in positions.values()):
+            logger.warning("ignoring damaged %s %s (a negative offset); %s", what, self._file, instead)
+            return {}
+        return positions
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
         deadline = time.monotonic() + timeout
@@ -66,6 +80,8 @@ class LocalLogSource(PartitionedLogSource):
     def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Record]:
         try:
             return self.log.read(topic, partition, offset, max_records, max_bytes)
+        except ExpstreamTimeoutError:  # a lock's deadline: not an I/O failure
+            raise
         except OSError as exc:
             raise TransportError(f"cannot read {topic}/{partition} in {self.log.root}: {exc}") from exc
 
@@ -75,16 +91,9 @@ class LocalLogSource(PartitionedLogSource):
             data: dict[str, dict[str, int]] = {}
             for (topic, partition), offset in sorted(committed.items()):
                 data.setdefault(topic, {})[str(partition)] = offset
-            tmp = self._file.with_name(f".{self._file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                self._file.parent.mkdir(parents=True, exist_ok=True)
-                with open(tmp, "w") as f:
-                    json.dump(data, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self._file)  # readers see the old positions or the new, never half
+                write_atomically(self._file, json.dumps(data).encode())  # old positions or new, never half
             except OSError as exc:
-                tmp.unlink(missing_ok=True)
                 raise TransportError(f"cannot store positions in {self._file}: {exc}") from exc
             self._committed = committed
 
@@ -96,5 +105,7 @@ class LocalLogSource(PartitionedLogSource):
     def end_offsets(self) -> Watermark:
         try:
             return {(t, p): self.log.end_offset(t, p) for t, p in self._partitions}
+        except ExpstreamTimeoutError:  # a lock's deadline: not an I/O failure
+            raise
         except OSError as exc:
             raise TransportError(f"cannot read the end of {self.log.root}: {exc}") from exc

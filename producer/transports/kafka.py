@@ -23,6 +23,7 @@ from typing import Any
 
 from expstream.config import Settings
 from expstream.exceptions import ConfigurationError, TransportError
+from expstream.localfiles import read_json_or_none, write_atomically
 from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 
@@ -136,26 +137,31 @@ class _ForwardState:
         self.path = path
 
     def load(self) -> tuple[Watermark, Watermark]:
+        """Damaged state is ignored with a warning: the spool is shipped again from what it still
+        holds, and the duplicates that makes in Kafka are absorbed by the idempotent sinks."""
         try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}, {}
-        except (OSError, ValueError) as exc:
+            data = read_json_or_none(self.path, "spool state", "shipping the spool again from what it holds")
+        except OSError as exc:
             raise TransportError(f"cannot read the spool state {self.path}: {exc}") from exc
+        if data is None:
+            return {}, {}
 
         def pairs(items: list[list[Any]]) -> Watermark:
             return {(str(t), int(p)): int(o) for t, p, o in items}
 
-        return pairs(data.get("spool", [])), pairs(data.get("kafka", []))
+        try:
+            return pairs(data.get("spool", [])), pairs(data.get("kafka", []))
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.warning("ignoring damaged spool state %s (%s: %s); shipping the spool again from what it holds",
+                           self.path, type(exc).__name__, exc)  # fmt: skip
+            return {}, {}
 
     def save(self, spool: Watermark, kafka: Watermark) -> None:
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         body = {
             "spool": [[t, p, o] for (t, p), o in sorted(spool.items())],
             "kafka": [[t, p, o] for (t, p), o in sorted(kafka.items())],
         }
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(body).encode())  # a crash leaves the old state or the new
 
 
 class KafkaTransport(Transport):

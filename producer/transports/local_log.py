@@ -22,7 +22,6 @@ mid-write leaves a torn record, which readers skip with a warning (see :meth:`Lo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -36,7 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from expstream.consumers.sources.base import Record
-from expstream.exceptions import TransportError
+from expstream.exceptions import ExpstreamTimeoutError, TransportError
+from expstream.localfiles import write_atomically
+from expstream.locking import flock, unlock
 from expstream.producer.transports.base import Transport, Watermark
 
 __all__ = ["HEADER_SIZE", "MAGIC", "LocalLog", "LocalLogTransport", "frame_records"]
@@ -158,9 +159,13 @@ class _Partition:
 class LocalLog:
     """A folder of partitioned, append-only topics shared by any number of processes."""
 
-    def __init__(self, root: Path, partitions: int = 4, segment_bytes: int = 256 << 20) -> None:
+    def __init__(
+        self, root: Path, partitions: int = 4, segment_bytes: int = 256 << 20, lock_timeout: float | None = None
+    ) -> None:
         self.root = Path(root)
         self.segment_bytes = segment_bytes
+        #: seconds to wait for another process's partition lock (None: EXPSTREAM_LOCK_TIMEOUT)
+        self.lock_timeout = lock_timeout
         self.root.mkdir(parents=True, exist_ok=True)
         self.partitions = self._load_or_create_meta(partitions)
         self._parts: dict[tuple[str, int], _Partition] = {}
@@ -186,8 +191,31 @@ class LocalLog:
                 os.replace(tmp, meta)
             finally:
                 tmp.unlink(missing_ok=True)
-        with open(meta) as f:
-            return int(json.load(f)["partitions"])
+        try:
+            count = json.loads(meta.read_bytes())["partitions"]
+            if type(count) is int and count >= 1:
+                return count
+            problem = f"partitions is {count!r}"
+        except (ValueError, KeyError, TypeError) as exc:  # garbage, a torn copy, not an object
+            problem = f"{type(exc).__name__}: {exc}"
+        return self._rebuild_meta(meta, partitions, problem)
+
+    def _rebuild_meta(self, meta: Path, partitions: int, problem: str) -> int:
+        """``meta.json`` only caches what the folders show: rebuild it from them, with a warning.
+
+        Partition folders are created on first use, so the highest one seen is a lower bound; the
+        configured count is taken when it covers every folder (the usual case: it made the log)."""
+        seen = [
+            int(p.name)
+            for topic in self.root.iterdir()
+            if topic.is_dir() and _TOPIC_RE.match(topic.name)
+            for p in topic.iterdir()
+            if p.is_dir() and p.name.isdigit()
+        ]
+        count = max(partitions, max(seen, default=-1) + 1, 1)
+        logger.warning("damaged log metadata %s (%s): rebuilt it with %d partitions", meta, problem, count)
+        write_atomically(meta, json.dumps({"partitions": count}).encode())
+        return count
 
     def partition_for(self, key: str) -> int:
         """Stable across processes and runs (unlike ``hash``), so a key always lands in one partition."""
@@ -217,7 +245,7 @@ class LocalLog:
         part = self._partition(topic, partition)
         data = frame_records(key, payloads)
         with part.mutex:
-            fcntl.flock(part.lock_fd, fcntl.LOCK_EX)
+            flock(part.lock_fd, part.folder / "lock", timeout=self.lock_timeout)
             try:
                 end = part.refresh()
                 if not part.bases:
@@ -233,7 +261,7 @@ class LocalLog:
                     part.dirty = True
                 return end + len(data)
             finally:
-                fcntl.flock(part.lock_fd, fcntl.LOCK_UN)
+                unlock(part.lock_fd)
 
     def _start_segment(self, part: _Partition, base: int) -> None:
         """Roll: decided under the exclusive lock, so every writer agrees on the new base."""
@@ -269,7 +297,7 @@ class LocalLog:
         part = self._partition(topic, partition)
         dropped = 0
         with part.mutex:
-            fcntl.flock(part.lock_fd, fcntl.LOCK_EX)
+            flock(part.lock_fd, part.folder / "lock", timeout=self.lock_timeout)
             try:
                 part.refresh()
                 while len(part.bases) > 1 and part.bases[1] <= offset:
@@ -283,7 +311,7 @@ class LocalLog:
                     dropped += 1
                 part.release_retired()
             finally:
-                fcntl.flock(part.lock_fd, fcntl.LOCK_UN)
+                unlock(part.lock_fd)
         return dropped
 
     # --- reading ------------------------------------------------------------------------------
@@ -292,11 +320,11 @@ class LocalLog:
         """End of the complete writes: taken under the shared lock, so never inside a batch."""
         part = self._partition(topic, partition)
         with part.mutex:
-            fcntl.flock(part.lock_fd, fcntl.LOCK_SH)
+            flock(part.lock_fd, part.folder / "lock", shared=True, timeout=self.lock_timeout)
             try:
                 return part.refresh()
             finally:
-                fcntl.flock(part.lock_fd, fcntl.LOCK_UN)
+                unlock(part.lock_fd)
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 10_000, max_bytes: int = 16 << 20
@@ -408,6 +436,8 @@ class LocalLogTransport(Transport):
         tp = (topic, self.log.partition_for(key))
         try:
             end = self.log.append(topic, key, messages)
+        except ExpstreamTimeoutError:  # a lock's deadline: not an I/O failure
+            raise
         except OSError as exc:
             raise TransportError(f"cannot append to {topic}/{tp[1]} in {self.log.root}: {exc}") from exc
         with self._lock:

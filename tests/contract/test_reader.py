@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -415,3 +416,53 @@ def test_missing_things(world: World) -> None:
     assert reader.find_experiments("no/project", now=NOW) == []
     assert reader.leaderboard("no/project", now=NOW).empty
     assert reader.tags("no-such-experiment") == [] and reader.properties("no-such-experiment") == {}
+
+
+# --- an experiment whose ExperimentCreated was lost ----------------------------------------------------
+
+LOST = "acme/lost 'n' ✓"
+E5 = "0e0e0e0e-0000-4000-8000-000000000005"
+E6 = "0f0f0f0f-0000-4000-8000-000000000006"
+
+
+@pytest.mark.parametrize("kind", TABLE_STORES)
+def test_an_experiment_known_only_from_its_identified_event(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Shown from ExperimentIdentified, with defaults for what only ExperimentCreated held; replayed twice."""
+    if kind == "chdb":
+        tables = create_table_store(kind, folder=tmp_path / "chdb")
+        objects = create_object_store("localfs", root=tmp_path / "objects")
+    else:
+        tables = create_table_store(kind, url=request.getfixturevalue("new_clickhouse_url")())
+        s3_url, ca = request.getfixturevalue("new_s3_url")(), request.getfixturevalue("s3_ca")
+        objects = create_object_store("s3", url=s3_url, ca=ca)
+    lost, kept = Producer(E5), Producer(E6, ts=T0 + 100, session_id="9e99" * 8)
+    lost.event("ExperimentIdentified", project=LOST, short_id="LOS-1", number=1)  # its ExperimentCreated is gone
+    lost.event("StateChanged", state="running", traceback=None)
+    lost.points("loss", [0.0, 1.0, 2.0])
+    lost.event("StateChanged", state="succeeded", traceback=None)
+    kept.created(2, "dave", ["t"], project=LOST)
+    kept.event("ExperimentIdentified", project=LOST, short_id="SAN-2", number=2)
+    log = MemoryLog(partitions=2)
+    for topic, key, message in lost.sent + kept.sent:
+        MemoryTransport(log).send(topic, key, [message])
+    try:
+        tables.ensure_schema()
+        for group in ("materializer", "replay"):
+            Runner(MemorySource(log, group=group), tables, objects, group=group).catch_up()
+        reader = Reader(tables, objects)
+        with tables.hold():
+            assert reader.find_experiments(LOST, now=NOW) == [("LOS-1", E5), ("SAN-2", E6)]
+            row = reader.experiment(E5)
+            assert (row["short_id"], int(row["number"]), row["project"]) == ("LOS-1", 1, LOST)
+            assert row["state"] == "succeeded"
+            assert (row["name"], row["owner"], row["description"], row["created"]) == ("Untitled", "", "", T0 + 1)
+            assert reader.experiment(E6)["name"] == "run 2"  # a created record wins over the identified one
+            assert reader.numeric_values(E5, ["loss"])["loss"].tolist() == [value("loss", x) for x in (0.0, 1.0, 2.0)]
+            assert reader.leaderboard(LOST, now=NOW)["id"].tolist() == ["LOS-1", "SAN-2"]
+            assert LOST in reader.projects()
+            assert reader.find_experiments(LOST, now=NOW, states=["succeeded"]) == [("LOS-1", E5)]
+    finally:
+        tables.close()
+        objects.close()

@@ -286,6 +286,7 @@ def _valid_records() -> dict[str, dict[str, Any]]:
     }
     return {
         "ExperimentCreated": GOLDEN_RECORDS["ExperimentCreated"][1],
+        "ExperimentIdentified": {"header": h, "project": "acme/sandbox", "short_id": "SAN-1", "number": 1},
         "StateChanged": {"header": h, "state": "aborted", "traceback": "tb ✓"},
         "Heartbeat": {"header": h},
         "NumericPoints": {

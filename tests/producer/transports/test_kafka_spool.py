@@ -368,3 +368,27 @@ def test_shipped_spool_segments_are_deleted_and_a_next_process_goes_on_after_the
 
     values = [r.value for r in read_kafka(distributed) if r.topic == EVENTS]
     assert values == message * 81 + [b"after"]  # nothing shipped twice, nothing lost
+
+
+@pytest.mark.parametrize("damage", [b"{torn", b"", b'{"spool": [["t", "x", 1]]}', b'{"spool": 5}'])
+def test_a_damaged_spool_state_is_ignored_with_a_warning_and_the_spool_still_ships(
+    distributed: Settings, home: Path, damage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = home / "spool"
+    first = KafkaTransport(distributed, spool)
+    first.send(EVENTS, "exp-1", [b"one"])
+    first.flush(60)
+    first.close()
+    state = spool / "forwarded.json"
+    assert state.exists()
+    state.write_bytes(damage)
+    with caplog.at_level(logging.WARNING):
+        second = KafkaTransport(distributed, spool)
+        second.send(EVENTS, "exp-1", [b"two"])
+        mark = second.flush(60)
+        second.close()
+    assert str(state) in caplog.text
+    assert mark  # flushed: everything the spool holds reached Kafka
+    values = [r.value for r in read_kafka(distributed) if r.key == "exp-1"]
+    assert values.count(b"two") == 1 and set(values) == {b"one", b"two"}  # shipped again at worst, never lost
+    assert not [p for p in spool.iterdir() if p.name.endswith(".tmp")]
