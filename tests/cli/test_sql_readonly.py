@@ -42,6 +42,7 @@ HOSTILE: list[tuple[str, str]] = [
     ("INSERT INTO FUNCTION file('{out}/written.csv', 'CSV') SELECT 1", "read-only SQL"),
     ("SELECT short_id FROM experiments INTO OUTFILE '{out}/outfile.csv'", "INTO OUTFILE"),
     ("SELECT 'INTO OUTFILE' AS x INTO OUTFILE '{out}/quoted.csv' FORMAT CSV", "INTO OUTFILE"),
+    ("SHOW TABLES INTO OUTFILE '{out}/tables.txt'", "INTO OUTFILE"),
     ("SELECT 1; DROP TABLE experiments", "Multi-statements"),
     ("SELECT 1; SELECT 2", "Multi-statements"),
     ("SELEC short_id FROM experiments", "Error: "),
@@ -166,5 +167,31 @@ def test_the_materializer_writes_again_after_a_read_only_query(tmp_path: Path) -
             assert tables.query_df("SELECT count() AS n FROM properties", readonly=True)["n"].tolist() == [1]
             writable = tables.query_df("SELECT value FROM system.settings WHERE name = 'readonly'")
             assert writable["value"].tolist() == ["0"]
+    finally:
+        tables.close()
+
+
+#: reads that look like refused ones to a keyword filter, or have literals where INTO OUTFILE would be
+LOOKALIKES = [
+    "SELECT 'INTO OUTFILE' AS a, 'DROP TABLE experiments; SET readonly = 0' AS b",
+    "SELECT toString(file) AS f FROM (SELECT 1 AS file)",
+    "SELECT number FROM system.numbers LIMIT 3",
+    "SELECT key FROM properties UNION ALL SELECT 'x' LIMIT 5",
+    "WITH 2 AS two SELECT two * count() AS n FROM properties WHERE key IN (SELECT key FROM properties)",
+    "SHOW TABLES LIKE 'point%'",
+    "DESCRIBE TABLE properties",
+    "EXISTS TABLE properties",
+    "SHOW CREATE TABLE properties",
+    "SELECT 1 AS one;",
+]
+
+
+@pytest.mark.parametrize("statement", LOOKALIKES)
+def test_reads_that_look_hostile_are_not_refused(tmp_path: Path, statement: str) -> None:
+    from expstream.consumers.sinks.chdb import ChdbTables
+
+    tables = ChdbTables(tmp_path / "chdb")
+    try:
+        assert not tables.query_df(statement, readonly=True).empty
     finally:
         tables.close()
