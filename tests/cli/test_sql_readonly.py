@@ -195,3 +195,46 @@ def test_reads_that_look_hostile_are_not_refused(tmp_path: Path, statement: str)
         assert not tables.query_df(statement, readonly=True).empty
     finally:
         tables.close()
+
+
+#: what chdb's session-wide readonly = 1 refuses by itself (READONLY), checked on chdb 26.9
+CHDB_ENGINE_REFUSES = [
+    "DROP TABLE properties",
+    "TRUNCATE TABLE properties",
+    "INSERT INTO properties SELECT * FROM properties",
+    "ALTER TABLE properties DELETE WHERE 1",
+    "CREATE TABLE evil (a UInt8) ENGINE = Memory",
+    "RENAME TABLE properties TO gone",
+    "OPTIMIZE TABLE properties FINAL",
+    "SET readonly = 0",
+    "SELECT count() FROM properties SETTINGS readonly = 0",
+    "SYSTEM SHUTDOWN",
+    "SYSTEM FLUSH LOGS",
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/secret', 'LineAsString')",
+    "SELECT * FROM remote('127.0.0.1:9000', system.one)",
+    "SELECT * FROM mysql('127.0.0.1:3306', 'db', 'table', 'user', 'password')",
+    "INSERT INTO FUNCTION file('{out}/written.csv', 'CSV') SELECT 1",
+]
+
+
+def test_the_chdb_session_itself_refuses_under_readonly(tmp_path: Path) -> None:
+    """The engine's guard on its own, without the parser check in front (which refuses these first)."""
+    from expstream.consumers.sinks.chdb import ChdbTables
+    from tests.contract.test_table_store import property_rows
+
+    tables = ChdbTables(tmp_path / "chdb")
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        tables.insert("properties", property_rows(["a", "b"]))
+        with tables.hold():
+            tables.query_df("SELECT 1", readonly=True)  # turns the session read-only
+            for statement in CHDB_ENGINE_REFUSES:
+                with pytest.raises(Exception, match="READONLY") as refused:
+                    tables._session.query(statement.format(out=out))
+                assert "readonly mode" in str(refused.value), statement
+        assert tables.query_df("SELECT count() AS n FROM properties")["n"].tolist() == [2]
+        assert list(out.iterdir()) == []
+    finally:
+        tables.close()
