@@ -203,13 +203,21 @@ def import_(file: str, project: str | None) -> None:
 @click.argument("query")
 @click.option("--format", "fmt", default="pretty", type=click.Choice(["pretty", "csv", "json"]))
 def sql(query: str, fmt: str) -> None:
-    """Run a read-only SQL QUERY over the tables (caught up with the log first)."""
+    """Run one read-only SQL QUERY over the tables (caught up with the log first).
+
+    SELECT, SHOW, DESCRIBE and EXISTS only: writes, DDL, SET, SYSTEM, KILL, INTO OUTFILE and functions that
+    reach files, URLs or other servers are refused with a one-line error and a non-zero exit.
+    """
+    from expstream.exceptions import NeptuneException
     from expstream.wiring import open_reader
 
-    reader = open_reader(load_settings())
-    with reader.tables.hold():
-        reader.refresh()
-        df = reader.tables.query_df(query)
+    try:
+        reader = open_reader(load_settings())
+        with reader.tables.hold():
+            reader.refresh()  # the materializer's writes, before the session turns read-only
+            df = reader.tables.query_df(query, readonly=True)
+    except NeptuneException as exc:  # refused or failed: the reason on one line, no traceback
+        raise click.ClickException(" ".join(str(exc).split())) from exc
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     elif fmt == "json":

@@ -48,8 +48,13 @@ class TableStore(ABC):
         """Insert one columnar batch; every column has the same length."""
 
     @abstractmethod
-    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Run a SELECT and return its rows as a DataFrame."""
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
+        """Run a SELECT and return its rows as a DataFrame.
+
+        ``readonly=True`` is for SQL from outside (``expstream sql``): the engine's ``readonly = 1`` guard is on
+        and ``readonly.check_read_only`` refuses what it lets through, so the query can change no table, write
+        no file and reach no other host. The materializer's own queries stay read-write.
+        """
 
     @contextmanager
     def hold(self, timeout: float | None = None) -> Iterator[None]:

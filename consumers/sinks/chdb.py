@@ -4,6 +4,10 @@ chdb locks its folder for the whole life of a session, so processes take turns: 
 takes an ``flock`` on ``<folder>.lock`` (within the caller's timeout, see :mod:`expstream.locking`),
 opens the session, and closes it again when the outermost ``hold`` ends. A writer process never
 imports chdb; readers and the consumer do.
+
+Read-only queries (``expstream sql``) set ``readonly = 1`` on the session. chdb cannot take that back
+(``SET readonly = 0`` is refused in readonly mode, as it should be), so the next write in the same hold
+reopens the session (~50 ms, the folder lock stays held): the materializer shares this store.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.consumers.sinks.readonly import check_read_only
 from expstream.exceptions import LockTimeout, StorageError
 from expstream.locking import default_lock_timeout, flock, open_lock_file
 
@@ -58,6 +63,7 @@ class ChdbTables(TableStore):
         self._lock_fd: int | None = None
         self._thread_lock = threading.RLock()
         self._schema_ready = False
+        self._readonly = False  # whether the open session has readonly = 1 (set for SQL from outside)
 
     @contextmanager
     def hold(self, timeout: float | None = None) -> Iterator[None]:
@@ -80,8 +86,6 @@ class ChdbTables(TableStore):
             self._thread_lock.release()
 
     def _open(self, timeout: float | None) -> None:
-        from chdb import session as chs
-
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         lock_path = Path(str(self.folder) + ".lock")
         fd = open_lock_file(lock_path)
@@ -92,7 +96,7 @@ class ChdbTables(TableStore):
             raise
         self._lock_fd = fd
         try:
-            self._session = chs.Session(str(self.folder))
+            self._start_session()
             if not self._schema_ready:
                 self._run_ddl()
                 self._schema_ready = True
@@ -101,17 +105,46 @@ class ChdbTables(TableStore):
             self._close()
             raise StorageError(f"cannot open the embedded database at {self.folder}: {exc}") from exc
 
+    def _start_session(self) -> None:
+        from chdb import session as chs
+
+        self._session = chs.Session(str(self.folder))
+        self._readonly = False
+
+    def _writable(self) -> None:
+        """Reopen a session that a read-only query left with readonly = 1 (called inside ``hold``)."""
+        if self._readonly:
+            self._session.close()
+            self._session = None
+            try:
+                self._start_session()
+                self._session.query(f"USE {self.database}")
+            except Exception as exc:
+                self._close()
+                raise StorageError(f"cannot reopen the embedded database at {self.folder}: {exc}") from exc
+
+    def _read_only(self) -> None:
+        if not self._readonly:
+            self._session.query("SET readonly = 1")
+            self._readonly = True
+
+    def _parse(self, sql: str, params: Mapping[str, str] | None) -> str:
+        bound = {k: format_param(v) for k, v in (params or {}).items()}
+        return bytes(self._session.query(sql, "TSVRaw", params=bound).bytes()).decode()
+
     def _close(self) -> None:
         if self._session is not None:
             try:
                 self._session.close()
             finally:
                 self._session = None
+                self._readonly = False
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
     def _run_ddl(self) -> None:
+        self._writable()
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         self._session.query(f"USE {self.database}")
         for statement in ddl_statements():
@@ -125,14 +158,20 @@ class ChdbTables(TableStore):
         frame = pd.DataFrame(columns)  # noqa: F841 - chdb's Python() table function reads it by name
         names = ", ".join(columns)
         with self.hold():
+            self._writable()
             try:
                 self._session.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(frame)")
             except Exception as exc:
                 raise StorageError(f"insert into {table} failed: {exc}") from exc
 
-    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
         bound = {k: format_param(v) for k, v in (params or {}).items()}
         with self.hold():
+            if readonly:
+                self._read_only()  # first: the parse below then runs under the guard too
+                check_read_only(sql, self._parse)
+            else:
+                self._writable()
             try:
                 return self._session.query(sql, "DataFrame", params=bound)
             except Exception as exc:

@@ -23,6 +23,7 @@ import pandas as pd
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
 from expstream.exceptions import ConfigurationError, StorageError
 
 __all__ = ["ClickHouseTables"]
@@ -299,15 +300,18 @@ class ClickHouseTables(TableStore):
             types = self._column_types[table] = {str(n): str(t) for n, t in rows}
         return types
 
-    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
+        settings: dict[str, Any] = {"use_numpy": True}
+        if readonly:
+            with parse_with_chdb() as parse:  # 18.16 cannot parse without running: modern ClickHouse parses
+                check_read_only(sql, parse)
+            settings["readonly"] = 1  # per query: the server refuses writes, DDL, SET, SYSTEM, table functions
         text, bound = _bind(sql, params or {})
         if not bound:  # nothing to substitute: the driver leaves the text alone, '%' included
             text = sql
 
         def run() -> tuple[Any, list[tuple[str, str]]]:
-            return self._client().execute(
-                text, bound or None, columnar=True, with_column_types=True, settings={"use_numpy": True}
-            )
+            return self._client().execute(text, bound or None, columnar=True, with_column_types=True, settings=settings)
 
         data, columns = self._call("query", run)
         if not columns:
