@@ -6,6 +6,7 @@ Every event is checked whole before any of its rows is added, so a malformed eve
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expstream.exceptions import EventDecodeError
+from expstream.consumers.blobs import SHA256
+from expstream.exceptions import ArtifactPathError, EventDecodeError
+from expstream.paths import clean_artifact_path, clean_source_path
 
 __all__ = ["TABLE_COLUMNS", "Chunks", "Materializer", "Runs"]
 
@@ -292,13 +295,18 @@ class Materializer:
         return self._property(h, r["key"], "", 1)
 
     def _on_ArtifactChunk(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-        data, offset, size = r["data"], r["offset"], r["size"]
-        if offset < 0 or offset + len(data) > size or len(r["sha256"]) != 64:
+        data, offset, size, sha256 = r["data"], r["offset"], r["size"], r["sha256"]
+        if offset < 0 or offset + len(data) > size or not SHA256.fullmatch(sha256):
             raise EventDecodeError("ArtifactChunk outside its blob or with a bad digest")
-        self.chunks.append((r["sha256"], offset, size, data))
-        return {"sha256": r["sha256"], "offset": offset, "bytes": len(data), "size": size}
+        if offset == 0 and len(data) == size and hashlib.sha256(data).hexdigest() != sha256:
+            raise EventDecodeError(f"ArtifactChunk data does not hash to its sha256 {sha256}")
+        self.chunks.append((sha256, offset, size, data))
+        return {"sha256": sha256, "offset": offset, "bytes": len(data), "size": size}
 
     def _artifact(self, h: dict[str, Any], path: str, sha256: str, size: int, deleted: int) -> dict[str, Any]:
+        path = _clean(clean_artifact_path, "artifact", path)
+        if not deleted and (not SHA256.fullmatch(sha256) or size < 0):
+            raise EventDecodeError(f"artifact {path!r} with a bad digest or size")
         self._row("artifacts", experiment_id=h["experiment_id"], path=path, sha256=sha256, size=size, deleted=deleted,
                   ts=h["ts"], session_id=h["session_id"], seq=h["seq"])  # fmt: skip
         return {"path": path, "sha256": sha256, "size": size} if not deleted else {"path": path}
@@ -310,7 +318,18 @@ class Materializer:
         return self._artifact(h, r["path"], "", 0, 1)
 
     def _on_SourceFiles(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-        for f in r["files"]:
-            self._row("sources", experiment_id=h["experiment_id"], path=f["path"], sha256=f["sha256"], size=f["size"],
+        paths = [_clean(clean_source_path, "source", f["path"]) for f in r["files"]]  # all checked before any row
+        if any(not SHA256.fullmatch(f["sha256"]) for f in r["files"]):
+            raise EventDecodeError("SourceFiles with a bad digest")
+        for path, f in zip(paths, r["files"], strict=True):
+            self._row("sources", experiment_id=h["experiment_id"], path=path, sha256=f["sha256"], size=f["size"],
                       mode=f["mode"], ts=h["ts"])  # fmt: skip
-        return {"files": [f["path"] for f in r["files"]]}
+        return {"files": paths}
+
+
+def _clean(rule: Any, what: str, path: str) -> str:
+    """A stored path by ``rule`` (:mod:`expstream.paths`), or EventDecodeError naming why it is refused."""
+    try:
+        return rule(path)
+    except ArtifactPathError as exc:
+        raise EventDecodeError(f"{what} path refused: {exc}") from None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from expstream import schemas
+from expstream.consumers.blobs import blob_key, part_prefix, write_chunks
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sources.base import Record, Source
@@ -27,14 +28,6 @@ log = logging.getLogger("expstream.consumer")
 
 #: ``dead_letter(record, reason)``: keep a bad record somewhere a person can look at it
 DeadLetter = Callable[[Record, str], None]
-
-
-def blob_key(sha256: str) -> str:
-    return f"blobs/{sha256}"
-
-
-def part_prefix(sha256: str) -> str:
-    return f"parts/{sha256}/"
 
 
 def read_progress(tables: TableStore, group: str) -> Watermark:
@@ -171,7 +164,7 @@ class Runner:
                 self._reject(record, str(exc))
             except (KeyError, TypeError, ValueError) as exc:
                 self._reject(record, f"malformed event: {exc!r}")
-        self._write_objects(batch)
+        self._write_objects(batch, records)
         for table, columns in batch.columns().items():
             self.tables.insert(table, columns)
         now = time.time()
@@ -203,48 +196,22 @@ class Runner:
         if self._dead_letter is not None:
             self._dead_letter(record, reason)
 
-    def _write_objects(self, batch: Materializer) -> None:
-        """Content-addressed writes: a whole blob at once, or parts composed at the last chunk."""
-        for sha256, offset, size, data in batch.chunks:
-            key = blob_key(sha256)
-            if offset == 0 and len(data) == size:
-                if not self.objects.exists(key):
-                    self.objects.put(key, data)
-                continue
-            prefix = part_prefix(sha256)
-            self.objects.put(f"{prefix}{offset:020d}-{offset + len(data):020d}", data)
-            if offset + len(data) != size:
-                continue
-            parts = self.objects.list(prefix)
-            if not self.objects.exists(key):
-                chain = _chain(parts, prefix, size)
-                if chain is None:  # a chunk is missing: no blob rather than a wrong one; a re-upload completes it
-                    log.warning("Blob %s: last chunk came but not every part before it; not composed", sha256)
-                    continue
-                self.objects.compose(key, chain)
-            for part in parts:
-                self.objects.delete(part)
+    def _write_objects(self, batch: Materializer, records: list[Record]) -> None:
+        """Content-addressed, verified writes (:mod:`expstream.consumers.blobs`); a blob whose chunks
+        do not hash to its digest is refused and its last chunk dead-lettered with the reason."""
+        for refusal in write_chunks(self.objects, batch.chunks):
+            record = _chunk_record(records, refusal.sha256, refusal.offset)
+            if record is not None:
+                self._reject(record, f"ArtifactChunk refused: {refusal.reason}")
 
 
-def _chain(parts: list[str], prefix: str, size: int) -> list[str] | None:
-    """Parts (``<start>-<end>``) that cover ``[0, size)`` end to end, or None.
-
-    Uploads of one blob by several producers may have cut it in chunks of different sizes, and
-    their parts may sit side by side: overlapping parts must not be concatenated.
-    """
-    spans = []
-    for part in parts:
-        start, _, end = part[len(prefix) :].partition("-")
-        if start.isdigit() and end.isdigit():
-            spans.append((int(start), int(end), part))
-    reached: dict[int, tuple[int, str]] = {}  # end offset -> (start, part) of one way to get there
-    for start, end, part in sorted(spans):
-        if (start == 0 or start in reached) and end > start and end not in reached:
-            reached[end] = (start, part)
-    if size not in reached:
-        return None
-    chain, at = [], size
-    while at:
-        at, part = reached[at]
-        chain.append(part)
-    return chain[::-1]
+def _chunk_record(records: list[Record], sha256: str, offset: int) -> Record | None:
+    """The record of the blob chunk ``(sha256, offset)`` (decoded again: refusals are rare)."""
+    for record in reversed(records):
+        try:
+            kind, event = schemas.decode(record.value)
+        except (EventDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if kind == "ArtifactChunk" and event["sha256"] == sha256 and event["offset"] == offset:
+            return record
+    return None

@@ -137,6 +137,10 @@ class ArtifactPathError(NeptuneException, ValueError):
     """An artifact path that would leave the experiment's storage, or is otherwise unusable."""
 
 
+class BlobIntegrityError(NeptuneException, ValueError):
+    """Bytes that do not hash to the sha256 they are stored under; nothing was written under it."""
+
+
 class ConfigurationError(NeptuneException, ValueError):
     """A setting (argument or environment variable) has a value expstream cannot use."""
 

@@ -12,13 +12,15 @@ import hashlib
 import io
 import os
 import posixpath
-import re
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from expstream.exceptions import ArtifactPathError, FileNotFound, StorageError
+from expstream.paths import clean_artifact_path
+from expstream.paths import to_posix as _to_posix
 
 __all__ = [
     "SOURCES_WARNING_BYTES",
@@ -34,8 +36,6 @@ __all__ = [
 ]
 
 SOURCES_WARNING_BYTES = 100 * 1024 * 1024
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class ArtifactFile(NamedTuple):
@@ -60,33 +60,17 @@ class Blob(NamedTuple):
 # --- destinations -------------------------------------------------------------------------------
 
 
-def _to_posix(path: str) -> str:
-    """Both separators become '/': keys are shared across OSes, so a backslash is never a name character."""
-    return path.replace("\\", "/")
-
-
 def normalize_destination(destination: str) -> str:
-    """The clean relative '/'-separated form of an artifact destination.
+    """The clean relative '/'-separated form of an artifact destination (see :mod:`expstream.paths`).
 
     Raises ``ArtifactPathError`` (a ``ValueError``) for paths that are absolute, escape the artifacts
     root after normalisation (``../x``, ``a/../../x``), name the root itself (``''``, ``'.'``) or
-    contain NUL, so that no upload can land outside the experiment's storage.
+    contain NUL, so that no upload can land outside the experiment's storage. The consumer applies
+    the same rule to every event, whoever wrote it.
     """
     if not isinstance(destination, str):
         raise ArtifactPathError(f"Artifact destination must be a str, not {type(destination).__name__}.")
-    if "\0" in destination:
-        raise ArtifactPathError(f"Artifact destination {destination!r} contains a NUL character.")
-    posix = _to_posix(destination)
-    if posix.startswith("/") or _DRIVE.match(posix):
-        raise ArtifactPathError(
-            f"Artifact destination {destination!r} is absolute; use a path relative to the artifacts root."
-        )
-    clean = posixpath.normpath(posix) if posix else "."
-    if clean == ".":
-        raise ArtifactPathError(f"Artifact destination {destination!r} names the artifacts root, not a file.")
-    if clean == ".." or clean.startswith("../"):
-        raise ArtifactPathError(f"Artifact destination {destination!r} points outside the artifacts root.")
-    return clean
+    return clean_artifact_path(destination)
 
 
 def delete_paths(path: str | list[str]) -> list[str]:
@@ -162,13 +146,48 @@ def _open_binary(path: str) -> BinaryIO:
 
 
 def _walk_files(directory: str) -> Iterator[tuple[str, str]]:
-    """(absolute path, path relative to ``directory``) of every file below it, in a stable order."""
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            if os.path.isfile(full):
-                yield full, os.path.relpath(full, directory)
+    """(absolute path, path relative to ``directory``) of every file below it, in a stable order.
+
+    A symlink that stays inside ``directory`` is followed like the file or folder it names; one
+    that leads outside it (or dangles) is skipped with a warning naming the link, so logging a
+    folder never uploads a file from elsewhere on the machine (``data -> /etc``). A folder link
+    back to a folder being walked is skipped too (it would never end).
+    """
+    root = os.path.realpath(directory)
+    yield from _walk(directory, "", root, {root})
+
+
+def _walk(folder: str, relative: str, root: str, ancestors: set[str]) -> Iterator[tuple[str, str]]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        warnings.warn(f"Skipped folder {folder!r}: cannot list it ({e}).", stacklevel=4)
+        return
+    subfolders = []
+    for entry in entries:
+        rel = f"{relative}{entry.name}"
+        if entry.is_symlink() and not _link_stays_inside(entry.path, root):
+            warnings.warn(
+                f"Skipped symlink {entry.path!r}: it points outside {root!r} ({os.readlink(entry.path)!r}).",
+                stacklevel=4,
+            )
+            continue
+        if entry.is_dir():
+            subfolders.append((entry.path, rel))
+        elif entry.is_file():
+            yield os.path.abspath(entry.path), rel
+    for path, rel in subfolders:
+        real = os.path.realpath(path)
+        if real in ancestors:
+            warnings.warn(f"Skipped symlink {path!r}: it loops back to a folder above it.", stacklevel=4)
+            continue
+        yield from _walk(path, f"{rel}{os.sep}", root, ancestors | {real})
+
+
+def _link_stays_inside(link: str, root: str) -> bool:
+    """True when ``link`` resolves (through every further link) to ``root`` or something below it."""
+    target = os.path.realpath(link)
+    return os.path.exists(target) and (target == root or target.startswith(root.rstrip(os.sep) + os.sep))
 
 
 class _CallerStream(io.RawIOBase):

@@ -7,6 +7,7 @@ content-addressed.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ObjectStore", "TableStore", "ddl_statements"]
+from expstream.exceptions import BlobIntegrityError
+
+__all__ = ["ObjectStore", "TableStore", "check_digest", "ddl_statements"]
 
 
 def ddl_statements() -> list[str]:
@@ -28,6 +31,14 @@ def ddl_statements() -> list[str]:
         text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
         statements.extend(s.strip() for s in text.split(";") if s.strip())
     return statements
+
+
+def check_digest(key: str, digest: Any, expected: str | None) -> None:
+    """Raise ``BlobIntegrityError`` when ``expected`` is given and ``digest`` (a hashlib object) differs."""
+    if expected is not None and digest.hexdigest() != expected:
+        raise BlobIntegrityError(
+            f"Object {key!r} not written: its parts hash to sha256 {digest.hexdigest()}, not {expected}."
+        )
 
 
 class TableStore(ABC):
@@ -89,9 +100,16 @@ class ObjectStore(ABC):
     def list(self, prefix: str) -> list[str]:
         """Keys that start with ``prefix``, sorted."""
 
-    def compose(self, key: str, parts: Sequence[str]) -> None:
-        """Write ``key`` as the concatenation of ``parts`` (adapters may do it server-side)."""
-        self.put(key, b"".join(self.get(p) for p in parts))
+    def compose(self, key: str, parts: Sequence[str], *, sha256: str | None = None) -> None:
+        """Write ``key`` as the concatenation of ``parts`` (adapters may do it server-side).
+
+        With ``sha256`` (hex), the concatenation must hash to it, checked before ``key`` is written:
+        else ``BlobIntegrityError`` and ``key`` is untouched. That is how a blob assembled from
+        chunks is verified before anyone can read it.
+        """
+        data = b"".join(self.get(p) for p in parts)
+        check_digest(key, hashlib.sha256(data), sha256)
+        self.put(key, data)
 
     def close(self) -> None:
         """Release resources. Idempotent."""

@@ -10,15 +10,15 @@ A key cannot be both an object and a folder of other keys (``a`` and ``a/b``): t
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore
+from expstream.consumers.sinks.base import ObjectStore, check_digest
 from expstream.exceptions import StorageError
 
 __all__ = ["LocalFolderStore"]
@@ -89,17 +89,22 @@ class LocalFolderStore(ObjectStore):
                     keys.append(key)
         return sorted(keys)
 
-    def compose(self, key: str, parts: Sequence[str]) -> None:
-        """Concatenate ``parts`` into ``key`` by streaming file to file (never the whole object in memory)."""
+    def compose(self, key: str, parts: Sequence[str], *, sha256: str | None = None) -> None:
+        """Concatenate ``parts`` into ``key`` by streaming file to file (never the whole object in memory);
+        with ``sha256`` the copy is hashed on the way and renamed into place only if it matches."""
         sources = [self._path(p) for p in parts]
 
         def copy(out: BinaryIO) -> None:
+            digest = hashlib.sha256()
             for part, source in zip(parts, sources, strict=True):
                 try:
                     with open(source, "rb") as f:
-                        shutil.copyfileobj(f, out, _COPY_BUFFER)
+                        while block := f.read(_COPY_BUFFER):
+                            digest.update(block)
+                            out.write(block)
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     raise KeyError(part) from None
+            check_digest(key, digest, sha256)
 
         self._write(key, copy)
 

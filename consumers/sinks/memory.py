@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 
 from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore
+from expstream.consumers.sinks.base import ObjectStore, check_digest
 
 __all__ = ["MemoryObjectStore"]
 
@@ -43,9 +44,11 @@ class MemoryObjectStore(ObjectStore):
         with self._lock:
             return sorted(k for k in self._objects if k.startswith(prefix))
 
-    def compose(self, key: str, parts: Sequence[str]) -> None:
+    def compose(self, key: str, parts: Sequence[str], *, sha256: str | None = None) -> None:
         validate_key(key)
         for part in parts:
             validate_key(part)
         with self._lock:
-            self._objects[key] = b"".join(self._objects[p] for p in parts)
+            data = b"".join(self._objects[p] for p in parts)
+            check_digest(key, hashlib.sha256(data), sha256)
+            self._objects[key] = data

@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore
+from expstream.consumers.sinks.base import ObjectStore, check_digest
 from expstream.exceptions import ConfigurationError, StorageError
 
 __all__ = ["S3ObjectStore"]
@@ -213,18 +212,23 @@ class S3ObjectStore(ObjectStore):
         with self._errors(f"list of {prefix!r}"):
             return sorted(o.object_name for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True))
 
-    def compose(self, key: str, parts: Sequence[str]) -> None:
-        """Spool the parts' concatenation (memory, then disk past 16 MiB) and upload it as one object."""
+    def compose(self, key: str, parts: Sequence[str], *, sha256: str | None = None) -> None:
+        """Spool the parts' concatenation (memory, then disk past 16 MiB) and upload it as one object;
+        with ``sha256`` the spool is hashed on the way and uploaded only if it matches."""
         validate_key(key)
         for part in parts:
             validate_key(part)
+        digest = hashlib.sha256()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             for part in parts:
-                self._copy_into(part, spool)
+                self._copy_into(part, spool, digest)
+            check_digest(key, digest, sha256)
             length = spool.tell()
             spool.seek(0)
             self._upload(key, spool, length)
 
-    def _copy_into(self, key: str, out: IO[bytes]) -> None:
+    def _copy_into(self, key: str, out: IO[bytes], digest: Any) -> None:
         with self._object(key) as response:
-            shutil.copyfileobj(response, out, _COPY_BUFFER)
+            while block := response.read(_COPY_BUFFER):
+                digest.update(block)
+                out.write(block)
