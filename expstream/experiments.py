@@ -15,6 +15,7 @@ from expstream.exceptions import (
     ChannelDoesNotExist,
     ExperimentNotFound,
     ExperimentValidationError,
+    ExpstreamIOError,
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
@@ -383,6 +384,12 @@ class Experiment:
         self._finish("succeeded" if exc_tb is None else "failed", None if exc_tb is None else str(exc_tb))
 
     def _finish(self, state: str, traceback_text: str | None) -> None:
+        try:
+            self._finish_stream(state, traceback_text)
+        finally:  # whatever happened, this experiment is no longer current (the exit hook ends)
+            self._project._forget(self)
+
+    def _finish_stream(self, state: str, traceback_text: str | None) -> None:
         with self._lock:
             if self._stream is None:
                 self._learn_finished_state()
@@ -399,15 +406,14 @@ class Experiment:
                 stream.add_event("StateChanged", {"state": state, "traceback": traceback_text})
             self._finished_state = state
             stream.close()
-            self._backend.writer.detach(stream)
-            try:  # durable locally at least; the cluster may be unreachable right now
+            self._stream = None  # later changes go through a fresh (closed) stream, see _writable
+            # durable locally at least; the cluster may be unreachable right now, the disk full:
+            # what is not durable stays queued in this process and the log says so
+            try:
+                self._backend.writer.detach(stream)
                 self._backend.writer.flush(timeout=STOP_FLUSH_TIMEOUT)
-            except TimeoutError as exc:
+            except (TimeoutError, ExpstreamIOError) as exc:
                 log.warning("expstream: %s", exc)
-            # later tag, property and artifact changes go through a fresh (closed) stream: the
-            # detached one is never drained again, so anything queued on it would be lost
-            self._stream = None
-        self._project._forget(self)
 
     def __enter__(self) -> Experiment:
         return self

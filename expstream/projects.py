@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import platform
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from expstream.git_info import GitInfo
 
 __all__ = ["Project", "parameter_text"]
+
+log = logging.getLogger("expstream")
 
 
 def parameter_text(value: Any) -> tuple[str, str]:
@@ -243,11 +246,18 @@ class Project:
             return self._stack[-1] if self._stack else None
 
     def _stop_all(self) -> None:
-        while True:
-            experiment = self._current()
-            if experiment is None:
-                return
-            experiment.stop()
+        """The exit hook: stop every experiment still running, newest first, each once.
+
+        Works on a snapshot so that it ends whatever a ``stop()`` raises or leaves behind; an error
+        is logged, never propagated out of interpreter shutdown."""
+        with self._lock:
+            running = list(reversed(self._stack))
+        for experiment in running:
+            try:
+                experiment.stop()
+            except Exception:
+                log.exception("expstream: stopping %s at exit failed", experiment.id)
+            self._forget(experiment)
 
     # --- reading ----------------------------------------------------------------------------
 
