@@ -129,15 +129,15 @@ class Writer:
             self.drain()
         if self._failed:
             raise DurabilityError(
-                f"{self.pending_failed()} event batches ({self._failed_bytes} bytes) of this process are not "
+                f"{self.pending_failed()} events ({self._failed_bytes} bytes) of this process are not "
                 f"durable: {self._failure}. They are kept in memory, in order, and written as soon as the store "
                 "takes them again (while this process lives)"
             )
         return self.transport.flush(timeout)
 
     def pending_failed(self) -> int:
-        """Batches that could not be written yet."""
-        return len(self._failed)
+        """Events (Avro messages) that could not be written yet."""
+        return sum(len(messages) for _, _, messages in self._failed)
 
     def close(self) -> None:
         if self._closed:
@@ -152,10 +152,10 @@ class Writer:
                 self.drain()  # a last go for what the store refused, and the points behind it
             if self._failed or any(stream.has_data() for stream in self._streams):
                 log.error(
-                    "expstream: the store still refuses writes at exit (%s): %d event batches (%d bytes) "
+                    "expstream: the store still refuses writes at exit (%s): %d events (%d bytes) "
                     "and the points buffered behind them are lost",
                     self._failure,
-                    len(self._failed),
+                    self.pending_failed(),
                     self._failed_bytes,
                 )
         finally:
