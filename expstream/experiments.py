@@ -19,7 +19,7 @@ from expstream.exceptions import (
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
-from expstream.producer.channels import IMAGE, check_text, resolve_x, to_timestamp, utf8_problem
+from expstream.producer.channels import IMAGE, check_text, resolve_x, text_bytes, to_timestamp, utf8_problem
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
@@ -239,6 +239,10 @@ class Experiment:
             if not isinstance(caption, str):
                 raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
             check_text(caption, label)
+        stream.check_fits(
+            f"caption of an image of log {log_name!r}",
+            sum(text_bytes(c) for c in (image_name, description, log_name) if isinstance(c, str)),
+        )
         from expstream.producer import images  # numpy and Pillow load with the first image only
 
         data = images.image_to_png_bytes(value)

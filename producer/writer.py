@@ -24,6 +24,7 @@ import weakref
 
 from expstream.config import Settings
 from expstream.exceptions import DurabilityError
+from expstream.producer import undeliverable
 from expstream.producer.stream import ExperimentStream, Origin
 from expstream.producer.transports.base import BLOBS, Transport, Watermark
 
@@ -68,6 +69,7 @@ class Writer:
             batch_points=self.settings.batch_points,
             buffer_points=self.settings.buffer_points,
             backpressure=self._relieve,
+            max_event_bytes=self.settings.max_event_bytes,
         )
         with self._send_lock:
             self._streams.append(stream)
@@ -164,6 +166,19 @@ class Writer:
     # --- internals -------------------------------------------------------------------------
 
     def _send(self, topic: str, key: str, messages: list[bytes]) -> None:
+        limit = self.settings.max_event_bytes
+        if any(len(m) > limit for m in messages):  # checked at the call; this is only the net under it
+            for message in (m for m in messages if len(m) > limit):
+                undeliverable.keep(
+                    self.settings.home / "undeliverable",
+                    topic,
+                    key,
+                    message,
+                    f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}",
+                )
+            messages = [m for m in messages if len(m) <= limit]
+            if not messages:
+                return
         if self._failed:  # behind earlier batches that are still waiting: keep each key in order
             self._keep(topic, key, messages)
             return

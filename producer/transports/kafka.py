@@ -23,10 +23,19 @@ from typing import Any
 
 from expstream.config import Settings
 from expstream.exceptions import ConfigurationError, TransportError
+from expstream.producer import undeliverable
 from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 
-__all__ = ["DEAD_LETTER", "KafkaTransport", "ensure_topics", "kafka_options", "logical_topic", "physical_topic"]
+__all__ = [
+    "DEAD_LETTER",
+    "KafkaTransport",
+    "ensure_topics",
+    "kafka_options",
+    "logical_topic",
+    "message_limit",
+    "physical_topic",
+]
 
 log = logging.getLogger("expstream.kafka")
 
@@ -113,7 +122,7 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 name=physical_topic(settings, topic),
                 num_partitions=settings.kafka_partitions,
                 replication_factor=replicas,
-                topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+                topic_configs={"max.message.bytes": str(message_limit(settings))},
             )
             for topic in topics
             if physical_topic(settings, topic) not in existing
@@ -123,10 +132,48 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 admin.create_topics(missing, timeout_ms=10_000)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
+        _check_message_limits(settings, admin, [t for t in topics if t != DEAD_LETTER])
     except KafkaError as exc:
         raise TransportError(f"cannot create the topics on Kafka: {type(exc).__name__}: {exc}") from exc
     finally:
         admin.close()
+
+
+def message_limit(settings: Settings) -> int:
+    """``max.message.bytes`` of the topics expstream creates: an event of the largest allowed size
+    (``EXPSTREAM_MAX_EVENT_BYTES``) plus Kafka's record overhead, and never below 8 MiB."""
+    return max(MAX_MESSAGE_BYTES, settings.max_event_bytes + (64 << 10))
+
+
+#: topics whose limit was already found too small, so the error is logged once per process
+_WARNED_LIMITS: set[str] = set()
+
+
+def _check_message_limits(settings: Settings, admin: Any, topics: Sequence[str]) -> None:
+    """Topics made by someone else may take less than our events need: say so loudly, once.
+
+    Events larger than the topic allows are set aside by the forwarder (see ``undeliverable``)
+    instead of blocking the spool; lowering ``EXPSTREAM_MAX_EVENT_BYTES`` or raising the topic's
+    ``max.message.bytes`` avoids that."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    names = [physical_topic(settings, t) for t in topics]
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in names]
+    found = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    for name in names:
+        value = found.get(name, {}).get("max.message.bytes", {}).get("value")
+        if value is None or name in _WARNED_LIMITS:
+            continue
+        if int(value) < settings.max_event_bytes + 1024:
+            _WARNED_LIMITS.add(name)
+            log.error(
+                "topic %s takes messages up to %s bytes (max.message.bytes), less than EXPSTREAM_MAX_EVENT_BYTES=%d: "
+                "larger events will be set aside, not delivered; raise the topic's max.message.bytes or lower "
+                "EXPSTREAM_MAX_EVENT_BYTES",
+                name,
+                value,
+                settings.max_event_bytes,
+            )
 
 
 class _ForwardState:
@@ -169,6 +216,7 @@ class KafkaTransport(Transport):
         producer_options: dict[str, Any] | None = None,
         segment_bytes: int = 64 << 20,
         close_timeout: float = 10.0,
+        undeliverable_dir: Path | None = None,
     ) -> None:
         """``segment_bytes``: size of the spool's segment files, the unit in which shipped events are
         deleted. ``close_timeout``: how long :meth:`close` waits for Kafka to take what is spooled."""
@@ -177,6 +225,7 @@ class KafkaTransport(Transport):
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, segment_bytes)
         self.close_timeout = close_timeout
+        self.undeliverable_dir = undeliverable_dir or self.spool_dir.parent / "undeliverable"
         self._spool_writer = LocalLogTransport(self.spool)
         self._state = _ForwardState(self.spool_dir / "forwarded.json")
         self._options = kafka_options(settings)
@@ -301,7 +350,7 @@ class KafkaTransport(Transport):
                 else self.settings.kafka_compression,
                 "linger_ms": 5,
                 "batch_size": 1 << 20,
-                "max_request_size": MAX_MESSAGE_BYTES,
+                "max_request_size": message_limit(self.settings),
                 "request_timeout_ms": 10_000,
                 # a send in flight is never given up while this process lives: retried by the same
                 # idempotent producer, it is written once even when Kafka was down for hours
@@ -321,6 +370,9 @@ class KafkaTransport(Transport):
 
     def _forward_batch(self, max_records: int = 5_000) -> bool:
         """Ship one batch from every spool partition; True when anything was shipped."""
+        # answers no retry can change (too large for the topic): that record is set aside, the rest go on
+        from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+
         shipped, kafka = self._state.load()
         producer = None
         sent: dict[tuple[str, int], list[tuple[int, Any]]] = {}  # spool partition -> (next offset, future)
@@ -338,26 +390,32 @@ class KafkaTransport(Transport):
                 futures = sent[(topic, partition)] = []
                 for record in records:
                     self.forwarded_bytes += len(record.value)
-                    future = producer.send(
-                        physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
-                    )
-                    futures.append((record.next_offset, future))
+                    try:
+                        future = producer.send(
+                            physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
+                        )
+                    except MessageSizeTooLargeError as exc:  # never deliverable: set aside, go on
+                        self._set_aside(topic, record, exc)
+                        future = None
+                    futures.append((record, future))
         if not sent and not skipped:
             return False
         if producer is not None:
-            self._await_acks(producer, [f for futures in sent.values() for _, f in futures])
+            self._await_acks(producer, [f for futures in sent.values() for _, f in futures if f is not None])
         # Progress per spool partition: up to the first record Kafka has not acknowledged, so that
         # nothing unacknowledged is skipped; only records after a rejected one are sent again.
         failure: BaseException | None = None
         moved: Watermark = dict(skipped)
         for tp, futures in sent.items():
-            for next_offset, future in futures:
-                if not future.succeeded():
-                    failure = failure or future.exception
-                    break
-                moved[tp] = next_offset
+            for record, future in futures:
+                if future is not None and not future.succeeded():
+                    if not isinstance(future.exception, (MessageSizeTooLargeError, RecordListTooLargeError)):
+                        failure = failure or future.exception
+                        break
+                    self._set_aside(tp[0], record, future.exception)  # the broker will never take it
+                moved[tp] = record.next_offset
             for _, future in futures:
-                if future.succeeded():
+                if future is not None and future.succeeded():
                     meta = future.value
                     ktp = (logical_topic(self.settings, meta.topic), meta.partition)
                     kafka[ktp] = max(kafka.get(ktp, 0), meta.offset + 1)
@@ -371,6 +429,10 @@ class KafkaTransport(Transport):
         if failure is not None:
             raise failure
         return bool(moved) and not self._closed
+
+    def _set_aside(self, topic: str, record: Any, exc: BaseException) -> None:
+        """A record Kafka refuses for good (too large for the topic) must not hold back the ones after it."""
+        undeliverable.keep(self.undeliverable_dir, topic, record.key, record.value, f"{type(exc).__name__}: {exc}")
 
     def _await_acks(self, producer: Any, futures: list[Any]) -> None:
         """Wait until Kafka acknowledged (or rejected) every send; give up only when closing."""
