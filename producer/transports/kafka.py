@@ -43,6 +43,8 @@ log = logging.getLogger("expstream.kafka")
 DEAD_LETTER = "expstream.dead-letter"
 #: largest message: a blob chunk plus its envelope
 MAX_MESSAGE_BYTES = 8 << 20
+#: bytes Kafka's record batch framing adds around one record (key, headers, batch header)
+_RECORD_OVERHEAD = 1024
 #: "no deadline" for a producer setting in milliseconds (a Java int)
 _FOREVER_MS = 2**31 - 1
 
@@ -103,7 +105,7 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> None:
+def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> dict[str, int]:
     """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions, replicated on up to three
     brokers (existing ones are kept)."""
     from kafka import KafkaAdminClient
@@ -132,7 +134,7 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 admin.create_topics(missing, timeout_ms=10_000)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
-        _check_message_limits(settings, admin, [t for t in topics if t != DEAD_LETTER])
+        return _check_message_limits(settings, admin, [t for t in topics if t != DEAD_LETTER])
     except KafkaError as exc:
         raise TransportError(f"cannot create the topics on Kafka: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -149,22 +151,25 @@ def message_limit(settings: Settings) -> int:
 _WARNED_LIMITS: set[str] = set()
 
 
-def _check_message_limits(settings: Settings, admin: Any, topics: Sequence[str]) -> None:
-    """Topics made by someone else may take less than our events need: say so loudly, once.
+def _check_message_limits(settings: Settings, admin: Any, topics: Sequence[str]) -> dict[str, int]:
+    """``max.message.bytes`` of each of ``topics`` (logical names); says so loudly, once, where a topic
+    made by someone else takes less than our events may need.
 
-    Events larger than the topic allows are set aside by the forwarder (see ``undeliverable``)
-    instead of blocking the spool; lowering ``EXPSTREAM_MAX_EVENT_BYTES`` or raising the topic's
+    The forwarder sets aside records larger than their topic takes (see ``undeliverable``) instead of
+    blocking the spool; lowering ``EXPSTREAM_MAX_EVENT_BYTES`` or raising the topic's
     ``max.message.bytes`` avoids that."""
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    names = [physical_topic(settings, t) for t in topics]
+    names = {physical_topic(settings, t): t for t in topics}
     resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in names]
     found = admin.describe_configs(resources, config_filter="all").get("topic", {})
-    for name in names:
+    limits: dict[str, int] = {}
+    for name, logical in names.items():
         value = found.get(name, {}).get("max.message.bytes", {}).get("value")
-        if value is None or name in _WARNED_LIMITS:
+        if value is None:
             continue
-        if int(value) < settings.max_event_bytes + 1024:
+        limits[logical] = int(value)
+        if int(value) < settings.max_event_bytes + 1024 and name not in _WARNED_LIMITS:
             _WARNED_LIMITS.add(name)
             log.error(
                 "topic %s takes messages up to %s bytes (max.message.bytes), less than EXPSTREAM_MAX_EVENT_BYTES=%d: "
@@ -174,6 +179,7 @@ def _check_message_limits(settings: Settings, admin: Any, topics: Sequence[str])
                 value,
                 settings.max_event_bytes,
             )
+    return limits
 
 
 class _ForwardState:
@@ -226,6 +232,10 @@ class KafkaTransport(Transport):
         self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, segment_bytes)
         self.close_timeout = close_timeout
         self.undeliverable_dir = undeliverable_dir or self.spool_dir.parent / "undeliverable"
+        #: spool partition -> offset of a record Kafka refused as too large in a batch (sent alone next)
+        self._suspects: dict[tuple[str, int], int] = {}
+        #: max.message.bytes of the topics, as Kafka said when the producer was made
+        self._topic_limits: dict[str, int] = {}
         self._spool_writer = LocalLogTransport(self.spool)
         self._state = _ForwardState(self.spool_dir / "forwarded.json")
         self._options = kafka_options(settings)
@@ -341,7 +351,7 @@ class KafkaTransport(Transport):
         if self._producer is None:
             from kafka import KafkaProducer
 
-            ensure_topics(self.settings)
+            self._topic_limits = ensure_topics(self.settings)
             options = {
                 "acks": "all",
                 "enable_idempotence": True,
@@ -381,7 +391,8 @@ class KafkaTransport(Transport):
             for partition in range(self.spool.partitions):
                 start = shipped.get((topic, partition), 0)
                 end = self.spool.end_offset(topic, partition)
-                records = self.spool.read(topic, partition, start, max_records=max_records)
+                alone = self._suspects.get((topic, partition)) == start  # see below: sent by itself
+                records = self.spool.read(topic, partition, start, max_records=1 if alone else max_records)
                 if not records:
                     if start < end:  # only torn bytes up to the end seen before the read: step over them
                         skipped[(topic, partition)] = end
@@ -390,6 +401,12 @@ class KafkaTransport(Transport):
                 futures = sent[(topic, partition)] = []
                 for record in records:
                     self.forwarded_bytes += len(record.value)
+                    if len(record.value) + _RECORD_OVERHEAD > self._topic_limits.get(topic, MAX_MESSAGE_BYTES << 4):
+                        # larger than the topic takes, before compression: never sent, so it cannot
+                        # abort the producer's batches (it might have passed compressed; we do not bet)
+                        self._set_aside(topic, record, TransportError(f"larger than max.message.bytes of {topic}"))
+                        futures.append((record, None))
+                        continue
                     try:
                         future = producer.send(
                             physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
@@ -408,11 +425,21 @@ class KafkaTransport(Transport):
         moved: Watermark = dict(skipped)
         for tp, futures in sent.items():
             for record, future in futures:
+                if future is not None and not future.is_done:
+                    failure = failure or TransportError("Kafka did not acknowledge the batch (producer aborted)")
+                    break
                 if future is not None and not future.succeeded():
-                    if not isinstance(future.exception, (MessageSizeTooLargeError, RecordListTooLargeError)):
+                    # "too large" fails a whole produce batch (the idempotent producer aborts all it
+                    # holds), so it does not say which record is too large. The first failed record is
+                    # sent again by itself: refused alone, it is set aside; taken, it was only collateral.
+                    too_large = isinstance(future.exception, (MessageSizeTooLargeError, RecordListTooLargeError))
+                    if not too_large or self._suspects.get(tp) != record.offset:
+                        if too_large:
+                            self._suspects[tp] = record.offset
                         failure = failure or future.exception
                         break
                     self._set_aside(tp[0], record, future.exception)  # the broker will never take it
+                self._suspects.pop(tp, None)
                 moved[tp] = record.next_offset
             for _, future in futures:
                 if future is not None and future.succeeded():
@@ -436,7 +463,7 @@ class KafkaTransport(Transport):
 
     def _await_acks(self, producer: Any, futures: list[Any]) -> None:
         """Wait until Kafka acknowledged (or rejected) every send; give up only when closing."""
-        from kafka.errors import KafkaTimeoutError
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
         waited = time.monotonic()
         while not all(f.is_done for f in futures) and not self._closed:
@@ -446,3 +473,5 @@ class KafkaTransport(Transport):
                 if self._down_since is None and time.monotonic() - waited > 5.0:
                     self._down_since = waited
                     log.warning("Kafka is not acknowledging events: they are spooled in %s", self.spool_dir)
+            except KafkaError:  # the producer gave up (a fatal error aborted its batches): the caller sees it
+                return
