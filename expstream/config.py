@@ -10,12 +10,15 @@ import getpass
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from expstream.exceptions import ConfigurationError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["CHUNK_ENVELOPE_BYTES", "Settings", "load_settings"]
+
+#: bytes an artifact chunk event needs besides the chunk (header, hash, path fields)
+CHUNK_ENVELOPE_BYTES = 16 << 10
 
 
 def _default_owner() -> str:
@@ -37,6 +40,12 @@ class Settings(BaseSettings):
     batch_points: int = Field(default=10_000, ge=1, description="points per message at most")
     buffer_points: int = Field(default=100_000, ge=1000, description="buffered points before log_* waits")
     chunk_bytes: int = Field(default=1 << 20, ge=1024, description="artifact bytes per chunk event")
+    max_event_bytes: int = Field(
+        default=4 << 20,
+        ge=64 << 10,
+        le=15 << 20,  # below the consumers' 16 MiB fetch size per partition
+        description="largest event (Avro message); must fit the broker's max.message.bytes",
+    )
     log_partitions: int = Field(default=4, ge=1, le=256, description="partitions of a new local log")
     read_barrier_timeout: float = Field(
         default=60.0, gt=0, description="seconds a read waits for this process's own writes to become visible"
@@ -79,6 +88,15 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @model_validator(mode="after")
+    def _chunks_fit_events(self) -> Settings:
+        if self.chunk_bytes + CHUNK_ENVELOPE_BYTES > self.max_event_bytes:
+            raise ValueError(
+                f"EXPSTREAM_CHUNK_BYTES={self.chunk_bytes} does not fit EXPSTREAM_MAX_EVENT_BYTES="
+                f"{self.max_event_bytes} (a chunk event needs {CHUNK_ENVELOPE_BYTES} bytes more than its chunk)"
+            )
+        return self
+
     @property
     def distributed(self) -> bool:
         """True when any service is configured; then all three must be."""
@@ -96,6 +114,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"EXPSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"EXPSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid expstream settings: {problems}") from None

@@ -157,6 +157,17 @@ class StorageError(ExpstreamIOError):
     """ClickHouse, chdb or the object store failed."""
 
 
+class DurabilityError(ExpstreamIOError):
+    """Events this process logged are not durable yet: the store refused them (disk full, I/O error).
+
+    They are kept in memory and retried; the message says how much waits and why."""
+
+
+class EventTooLarge(NeptuneException, ValueError):
+    """One call would make an event larger than ``EXPSTREAM_MAX_EVENT_BYTES``: refused at the call, so that
+    nothing is ever stuck behind an event the broker cannot take."""
+
+
 class EventDecodeError(ExpstreamIOError):
     """A message is not a valid expstream event (garbage, truncated, unknown schema)."""
 

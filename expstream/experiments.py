@@ -15,10 +15,11 @@ from expstream.exceptions import (
     ChannelDoesNotExist,
     ExperimentNotFound,
     ExperimentValidationError,
+    ExpstreamIOError,
     FileNotFound,
 )
 from expstream.producer import blobs, uploads
-from expstream.producer.channels import IMAGE, check_text, resolve_x, to_timestamp, utf8_problem
+from expstream.producer.channels import IMAGE, check_text, resolve_x, text_bytes, to_timestamp, utf8_problem
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
@@ -239,6 +240,10 @@ class Experiment:
             if not isinstance(caption, str):
                 raise TypeError(f"{label} must be a str or None, got {type(caption).__name__}")
             check_text(caption, label)
+        stream.check_fits(
+            f"caption of an image of log {log_name!r}",
+            sum(text_bytes(c) for c in (image_name, description, log_name) if isinstance(c, str)),
+        )
         from expstream.producer import images  # numpy and Pillow load with the first image only
 
         data = images.image_to_png_bytes(value)
@@ -392,6 +397,12 @@ class Experiment:
         self._finish("succeeded" if exc_tb is None else "failed", None if exc_tb is None else str(exc_tb))
 
     def _finish(self, state: str, traceback_text: str | None) -> None:
+        try:
+            self._finish_stream(state, traceback_text)
+        finally:  # whatever happened, this experiment is no longer current (the exit hook ends)
+            self._project._forget(self)
+
+    def _finish_stream(self, state: str, traceback_text: str | None) -> None:
         with self._lock:
             if self._stream is None:
                 self._learn_finished_state()
@@ -408,15 +419,14 @@ class Experiment:
                 stream.add_event("StateChanged", {"state": state, "traceback": traceback_text})
             self._finished_state = state
             stream.close()
-            self._backend.writer.detach(stream)
-            try:  # durable locally at least; the cluster may be unreachable right now
+            self._stream = None  # later changes go through a fresh (closed) stream, see _writable
+            # durable locally at least; the cluster may be unreachable right now, the disk full:
+            # what is not durable stays queued in this process and the log says so
+            try:
+                self._backend.writer.detach(stream)
                 self._backend.writer.flush(timeout=STOP_FLUSH_TIMEOUT)
-            except TimeoutError as exc:
+            except (TimeoutError, ExpstreamIOError) as exc:
                 log.warning("expstream: %s", exc)
-            # later tag, property and artifact changes go through a fresh (closed) stream: the
-            # detached one is never drained again, so anything queued on it would be lost
-            self._stream = None
-        self._project._forget(self)
 
     def __enter__(self) -> Experiment:
         return self

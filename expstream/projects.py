@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import platform
@@ -13,11 +14,13 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from expstream.exceptions import EventTooLarge
 from expstream.execution import start_execution_context
 from expstream.experiments import Experiment, validate_tags
 from expstream.producer import source_files
-from expstream.producer.channels import check_text
+from expstream.producer.channels import check_text, text_bytes
 from expstream.producer.numbering import project_key, run_experiment_id
+from expstream.producer.stream import ENVELOPE_BYTES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +29,23 @@ if TYPE_CHECKING:
     from expstream.git_info import GitInfo
 
 __all__ = ["Project", "parameter_text"]
+
+log = logging.getLogger("expstream")
+
+
+def _check_creation_fits(
+    limit: int, name: str, description: str, hostname: str, params: dict[str, Any], properties: dict[str, Any]
+) -> None:
+    """The experiment-created event must fit one event: refused before a number is taken."""
+    size = sum(map(text_bytes, (name, description, hostname)))
+    size += sum(text_bytes(str(k)) + text_bytes(parameter_text(v)[0]) + 16 for k, v in params.items())
+    size += sum(text_bytes(str(k)) + text_bytes(str(v)) + 8 for k, v in properties.items())
+    if size > limit - ENVELOPE_BYTES:
+        raise EventTooLarge(
+            f"name, description, parameters and properties of this experiment take {size} bytes, more than one "
+            f"event may carry (EXPSTREAM_MAX_EVENT_BYTES={limit} less {ENVELOPE_BYTES} of envelope); "
+            "no experiment was created (log large values as artifacts)"
+        )
 
 
 def parameter_text(value: Any) -> tuple[str, str]:
@@ -164,6 +184,7 @@ class Project:
         if git_info is not None:
             system.update(git_info.to_system_properties())
 
+        _check_creation_fits(self._backend.settings.max_event_bytes, name, description, hostname, params, properties)
         run_id = run_id or os.environ.get("EXPSTREAM_RUN_ID") or None
         if run_id is None:
             number, creator = self._backend.numbering.next_number(self.full_id), True
@@ -245,11 +266,18 @@ class Project:
             return self._stack[-1] if self._stack else None
 
     def _stop_all(self) -> None:
-        while True:
-            experiment = self._current()
-            if experiment is None:
-                return
-            experiment.stop()
+        """The exit hook: stop every experiment still running, newest first, each once.
+
+        Works on a snapshot so that it ends whatever a ``stop()`` raises or leaves behind; an error
+        is logged, never propagated out of interpreter shutdown."""
+        with self._lock:
+            running = list(reversed(self._stack))
+        for experiment in running:
+            try:
+                experiment.stop()
+            except Exception:
+                log.exception("expstream: stopping %s at exit failed", experiment.id)
+            self._forget(experiment)
 
     # --- reading ----------------------------------------------------------------------------
 

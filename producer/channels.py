@@ -23,6 +23,7 @@ __all__ = [
     "check_text",
     "resolve_metric",
     "resolve_x",
+    "text_bytes",
     "to_float",
     "to_timestamp",
 ]
@@ -103,6 +104,11 @@ def check_text(value: str, what: str) -> str:
     if problem is not None:
         raise InvalidChannelValue(f"{what} encodable as UTF-8", f"str with {problem}")
     return value
+
+
+def text_bytes(value: str) -> int:
+    """Length of ``value`` in UTF-8, without encoding it when it is ASCII (the common case)."""
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
 def utf8_problem(value: str) -> str | None:

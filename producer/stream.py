@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from expstream import schemas
-from expstream.exceptions import InvalidChannelValue
+from expstream.exceptions import EventTooLarge, InvalidChannelValue
 from expstream.producer.channels import (
     IMAGE,
     NUMERIC,
@@ -27,17 +27,23 @@ from expstream.producer.channels import (
     check_text,
     resolve_metric,
     resolve_x,
+    text_bytes,
     to_float,
     to_timestamp,
 )
 from expstream.producer.transports.base import EVENTS
 
-__all__ = ["ExperimentStream", "Origin"]
+__all__ = ["ENVELOPE_BYTES", "ExperimentStream", "Origin"]
 
 log = logging.getLogger("expstream")
 _time = time.time
 _KIND_OF_TYPE = {NUMERIC: "NumericPoints", TEXT: "TextPoints", IMAGE: "ImagePoints"}
 _SERIES_OF_TYPE = {NUMERIC: "NumericSeries", TEXT: "TextSeries", IMAGE: "ImageSeries"}
+#: room an event needs around its points: header (ids, host), channel fields, Avro framing
+ENVELOPE_BYTES = 4096
+#: encoded bytes of one point besides its strings: x and ts doubles, lengths, an image's hash and size
+_POINT_BYTES = 96
+_TRUNCATED = " [... truncated by expstream: the line was longer than one event may be]"
 
 
 class Origin:
@@ -76,7 +82,10 @@ class ExperimentStream:
         batch_points: int,
         buffer_points: int,
         backpressure: Callable[[], None],
+        max_event_bytes: int = 4 << 20,
     ) -> None:
+        """``max_event_bytes``: no event of this stream is larger (``EXPSTREAM_MAX_EVENT_BYTES``); a
+        call that would need a larger one is refused, batches of points are cut to fit."""
         self.experiment_id = experiment_id
         self.origin = origin
         self.batch_points = batch_points
@@ -88,7 +97,8 @@ class ExperimentStream:
         self.image: dict[str, Channel] = {}
         self.system: dict[tuple[str, str], Channel] = {}
         self._channels: list[Channel] = []
-        self._pending: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self.max_event_bytes = max_event_bytes
+        self._pending: deque[tuple[str, bytes]] = deque()
         self._drain_lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
         #: takes no more points (finished experiment); tag, property and artifact events still go out
@@ -126,6 +136,7 @@ class ExperimentStream:
         if not isinstance(name, str) or not name:
             raise TypeError(f"log name must be a non-empty str, got {name!r}")
         check_text(name, "log name")
+        self.check_fits("log name", text_bytes(name))
         if self.closed:
             self._warn_once(("closed", name), "Experiment is finished: log %r is not recorded.", name)
             return False
@@ -208,6 +219,8 @@ class ExperimentStream:
         if type(value) is not str:
             raise InvalidChannelValue("str", type(value).__name__)
         check_text(value, "text")
+        if len(value) > self._room // 4:  # only long values can be too large: measure those
+            self.check_fits(f"text point of log {log_name!r}", text_bytes(value) + text_bytes(log_name))
         ts = _time() if timestamp is None else to_timestamp(timestamp)
         if ch is None:
             ch = self.channel(log_name, TEXT)
@@ -254,6 +267,8 @@ class ExperimentStream:
         ch = self.system_channel(name, type_)
         if x <= ch.last_x:
             return
+        if type(value) is str and len(value) > self._room // 4 and text_bytes(value) > self._room // 2:
+            value = self._truncate(name, value)
         ch.last_x = x
         ch.next_x = x + 1.0
         points = ch.points
@@ -276,26 +291,53 @@ class ExperimentStream:
             ch.last_x,
         )
 
+    @property
+    def _room(self) -> int:
+        """Bytes the strings of one point may take: an event less its envelope."""
+        return self.max_event_bytes - ENVELOPE_BYTES
+
+    def check_fits(self, what: str, size: int) -> None:
+        if size > self._room:
+            raise EventTooLarge(
+                f"{what} takes {size} bytes, more than one event may carry ({self._room} bytes: "
+                f"EXPSTREAM_MAX_EVENT_BYTES={self.max_event_bytes} less {ENVELOPE_BYTES} of envelope); "
+                "nothing of this call was recorded (log large content as an artifact)"
+            )
+
+    def _truncate(self, name: str, value: str) -> str:
+        """A captured line (stdout, stderr, a logger) too large for an event keeps its head."""
+        self._warn_once(("truncated", name), "Lines of %r longer than %d bytes are truncated.", name, self._room // 2)
+        head = value.encode("utf-8", "replace")[: self._room // 2].decode("utf-8", "ignore")
+        return head + _TRUNCATED
+
     # --- other events ---------------------------------------------------------------------
 
     def add_event(self, kind: str, fields: dict[str, Any], topic: str = EVENTS) -> None:
-        """Queue a non-point event; its header (and place in the order) is fixed now."""
+        """Queue a non-point event; its header (and place in the order) is fixed now.
+
+        It is encoded now too, so that a value Avro cannot take or an event larger than
+        ``max_event_bytes`` is an error of this call instead of a failure of the flusher."""
         if self.abandoned:
             return
-        record = dict(fields)
-        record["header"] = self.origin.header(self.experiment_id)
-        self._pending.append((topic, kind, record))
+        message = self.encode_now(kind, fields)
+        self._pending.append((topic, message))
 
     def encode_now(self, kind: str, fields: dict[str, Any]) -> bytes:
         """Encode an event immediately (blob chunks go straight to the transport)."""
         record = dict(fields)
         record["header"] = self.origin.header(self.experiment_id)
-        return schemas.encode(kind, record)
+        message = schemas.encode(kind, record)
+        if len(message) > self.max_event_bytes:
+            raise EventTooLarge(
+                f"this {kind} event would take {len(message)} bytes, more than EXPSTREAM_MAX_EVENT_BYTES="
+                f"{self.max_event_bytes}; nothing of this call was recorded"
+            )
+        return message
 
     def reset(self, ch: Channel) -> None:
         """Points logged before the reset are sent first, then the reset; later points start afresh."""
         with self._drain_lock:
-            self._pending.extend(self._point_events(ch))
+            self._pending.extend((topic, message) for topic, message in self._point_messages(ch))
             ch.reset()
             self.add_event(
                 "ChannelReset",
@@ -325,24 +367,23 @@ class ExperimentStream:
         with self._drain_lock:
             out: dict[str, list[bytes]] = {}
             while self._pending:
-                topic, kind, record = self._pending.popleft()
-                out.setdefault(topic, []).append(schemas.encode(kind, record))
+                topic, message = self._pending.popleft()
+                out.setdefault(topic, []).append(message)
             events = out.setdefault(EVENTS, [])
             for ch in self._channels:
                 if ch.points:
-                    events.extend(schemas.encode(kind, record) for _, kind, record in self._point_events(ch))
+                    events.extend(message for _, message in self._point_messages(ch))
             return [(topic, messages) for topic, messages in out.items() if messages]
 
     def has_data(self) -> bool:
         return bool(self._pending) or any(ch.points for ch in self._channels)
 
-    def _point_events(self, ch: Channel) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    def _point_messages(self, ch: Channel) -> Iterable[tuple[str, bytes]]:
         points = ch.take()
         if ch.width == 3:  # the flat doubles as rows of (x, y, ts)
             points = np.frombuffer(points, dtype=np.float64).reshape(-1, 3)
         kind = _KIND_OF_TYPE[ch.type]
-        for start in range(0, len(points), self.batch_points):
-            chunk = points[start : start + self.batch_points]
+        for chunk in self._batches(ch, points):
             series: dict[str, Any] = {"channel": ch.name, "namespace": ch.namespace, "generation": ch.generation}
             if ch.type == IMAGE:
                 xs, ts, names, descriptions, sha256s, sizes = zip(*chunk, strict=True)
@@ -360,4 +401,23 @@ class ExperimentStream:
                 xs, ys, ts = zip(*chunk, strict=True)
                 series.update(xs=list(xs), ys=list(ys), ts=list(ts))
             record = {"header": self.origin.header(self.experiment_id), "series": [series]}
-            yield EVENTS, kind, record
+            yield EVENTS, schemas.encode(kind, record)
+
+    def _batches(self, ch: Channel, points: Any) -> Iterable[Any]:
+        """``points`` cut into batches of at most ``batch_points`` whose event fits ``max_event_bytes``."""
+        room = self._room - text_bytes(ch.name)
+        if ch.type == NUMERIC:
+            step = max(1, min(self.batch_points, room // _POINT_BYTES))
+            for start in range(0, len(points), step):
+                yield points[start : start + step]
+            return
+        start = size = 0
+        for i, point in enumerate(points):
+            strings = (point[1],) if ch.type == TEXT else (point[2], point[3])
+            cost = _POINT_BYTES + sum(text_bytes(s) for s in strings if s)
+            if i > start and (i - start >= self.batch_points or size + cost > room):
+                yield points[start:i]
+                start, size = i, 0
+            size += cost
+        if start < len(points):
+            yield points[start:]

@@ -3,6 +3,13 @@
 The training loop never waits on I/O: ``log_*`` only appends, and this thread encodes and sends
 every ``flush_interval`` seconds. When a buffer is full the logging thread drains it itself
 (backpressure), so memory stays bounded and nothing is dropped.
+
+When the store refuses writes (disk full, quota, permissions, I/O errors) the batches that could
+not be written wait in memory, in order, and are retried on every cycle; ``flush`` (``wait()`` and
+``sync()``) raises :class:`~expstream.exceptions.DurabilityError` meanwhile instead of claiming
+durability. Past :data:`FAILED_BYTES_LIMIT` of them the flusher stops taking points from the
+buffers, so a full buffer makes ``log_*`` wait for the store, as a full spool does: memory stays
+bounded and nothing is dropped while the process lives.
 """
 
 from __future__ import annotations
@@ -16,15 +23,21 @@ import time
 import weakref
 
 from expstream.config import Settings
+from expstream.exceptions import DurabilityError
+from expstream.producer import undeliverable
 from expstream.producer.stream import ExperimentStream, Origin
 from expstream.producer.transports.base import BLOBS, Transport, Watermark
 
-__all__ = ["HEARTBEAT_INTERVAL", "Writer"]
+__all__ = ["FAILED_BYTES_LIMIT", "HEARTBEAT_INTERVAL", "Writer"]
 
 log = logging.getLogger("expstream")
 
 #: seconds between heartbeats of a running experiment
 HEARTBEAT_INTERVAL = 5.0
+#: bytes of unwritten batches kept in memory before logging waits for the store
+FAILED_BYTES_LIMIT = 64 << 20
+#: longest pause between two attempts of a logging thread waiting for the store
+_MAX_BACKOFF = 2.0
 
 
 class Writer:
@@ -39,6 +52,9 @@ class Writer:
         self._wake = threading.Event()
         self._closed = False
         self._failed: list[tuple[str, str, list[bytes]]] = []
+        self._failed_bytes = 0
+        self._failure: BaseException | None = None
+        self._detached: set[ExperimentStream] = set()
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._forked = False
@@ -52,7 +68,8 @@ class Writer:
             self.origin,
             batch_points=self.settings.batch_points,
             buffer_points=self.settings.buffer_points,
-            backpressure=self.drain,
+            backpressure=self._relieve,
+            max_event_bytes=self.settings.max_event_bytes,
         )
         with self._send_lock:
             self._streams.append(stream)
@@ -60,11 +77,11 @@ class Writer:
         return stream
 
     def detach(self, stream: ExperimentStream) -> None:
-        """Forget a finished stream once everything it buffered has been sent."""
-        self.drain()
+        """Forget a finished stream once everything it buffered has been sent (now, or by a later
+        cycle when the store refuses writes at the moment)."""
         with self._send_lock:
-            if stream in self._streams:
-                self._streams.remove(stream)
+            self._detached.add(stream)
+        self.drain()
 
     def send_blob(self, stream: ExperimentStream, messages: list[bytes]) -> None:
         """Blob chunks bypass the buffers: they are large and already batched by the caller."""
@@ -72,6 +89,8 @@ class Writer:
             return
         with self._send_lock:
             self._send(BLOBS, stream.experiment_id, messages)
+        if self._failed_bytes > FAILED_BYTES_LIMIT:
+            self._relieve()  # an upload is synchronous: it waits for the store rather than fill memory
 
     def _after_fork(self) -> None:
         """A forked child must not send what its parent buffered (nor anything it logs itself)."""
@@ -80,25 +99,47 @@ class Writer:
         for stream in self._streams:
             stream.abandon()
         self._streams = []
+        self._detached = set()
         self._failed = []
+        self._failed_bytes = 0
         self._thread = None
 
     def drain(self) -> None:
-        """Encode and send everything buffered by every stream, now, in this thread."""
+        """Encode and send everything buffered by every stream, now, in this thread.
+
+        While too much is waiting for a failing store, the buffers are left as they are: they fill,
+        and ``log_*`` waits in :meth:`_relieve` instead of memory growing."""
         if self._forked:
             return
         with self._send_lock:
             self._retry_failed()
+            if self._failed_bytes > FAILED_BYTES_LIMIT:
+                return
             for stream in list(self._streams):
                 for topic, messages in stream.drain():
                     self._send(topic, stream.experiment_id, messages)
+                if stream in self._detached:
+                    self._detached.discard(stream)
+                    self._streams.remove(stream)
 
     def flush(self, timeout: float | None = None) -> Watermark:
-        """Everything logged so far is durable when this returns; the watermark says where."""
+        """Everything logged so far is durable when this returns; the watermark says where.
+
+        Raises :class:`DurabilityError` while batches of this process could not be written."""
         self.drain()
         if self._failed:
             self.drain()
+        if self._failed:
+            raise DurabilityError(
+                f"{self.pending_failed()} events ({self._failed_bytes} bytes) of this process are not "
+                f"durable: {self._failure}. They are kept in memory, in order, and written as soon as the store "
+                "takes them again (while this process lives)"
+            )
         return self.transport.flush(timeout)
+
+    def pending_failed(self) -> int:
+        """Events (Avro messages) that could not be written yet."""
+        return sum(len(messages) for _, _, messages in self._failed)
 
     def close(self) -> None:
         if self._closed:
@@ -109,23 +150,79 @@ class Writer:
             self._thread.join(timeout=5)
         try:
             self.drain()  # everything into the transport; its close() bounds the wait for the network
+            if self._failed:
+                self.drain()  # a last go for what the store refused, and the points behind it
+            if self._failed or any(stream.has_data() for stream in self._streams):
+                log.error(
+                    "expstream: the store still refuses writes at exit (%s): %d events (%d bytes) "
+                    "and the points buffered behind them are lost",
+                    self._failure,
+                    self.pending_failed(),
+                    self._failed_bytes,
+                )
         finally:
             self.transport.close()
 
     # --- internals -------------------------------------------------------------------------
 
     def _send(self, topic: str, key: str, messages: list[bytes]) -> None:
+        limit = self.settings.max_event_bytes
+        if any(len(m) > limit for m in messages):  # checked at the call; this is only the net under it
+            for message in (m for m in messages if len(m) > limit):
+                undeliverable.keep(
+                    self.settings.home / "undeliverable",
+                    topic,
+                    key,
+                    message,
+                    f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}",
+                )
+            messages = [m for m in messages if len(m) <= limit]
+            if not messages:
+                return
+        if self._failed:  # behind earlier batches that are still waiting: keep each key in order
+            self._keep(topic, key, messages)
+            return
         try:
             self.transport.send(topic, key, messages)
         except Exception as exc:  # keep the batch; it is retried on the next cycle
-            if not self._failed:
-                log.error("expstream could not write events (will retry, nothing is dropped): %s", exc)
-            self._failed.append((topic, key, messages))
+            log.error("expstream could not write events (will retry, nothing is dropped): %s", exc)
+            self._failure = exc
+            self._keep(topic, key, messages)
+
+    def _keep(self, topic: str, key: str, messages: list[bytes]) -> None:
+        self._failed.append((topic, key, messages))
+        self._failed_bytes += sum(map(len, messages))
 
     def _retry_failed(self) -> None:
-        failed, self._failed = self._failed, []
-        for topic, key, messages in failed:
-            self._send(topic, key, messages)
+        """Resend the waiting batches in order; stop at the first the store still refuses."""
+        while self._failed:
+            topic, key, messages = self._failed[0]
+            try:
+                self.transport.send(topic, key, messages)
+            except Exception as exc:
+                self._failure = exc
+                return
+            self._failed.pop(0)
+            self._failed_bytes -= sum(map(len, messages))
+            if not self._failed:
+                log.warning("expstream: the store takes writes again; the events that waited are written")
+
+    def _relieve(self) -> None:
+        """Backpressure of a full buffer: drain it; while the store refuses writes, wait for it."""
+        self.drain()
+        pause = 0.05
+        warned = False
+        while self._failed_bytes > FAILED_BYTES_LIMIT and not self._closed:
+            if not warned:
+                log.warning(
+                    "expstream: %d bytes of events wait for the store (%s): logging waits until it takes them",
+                    self._failed_bytes,
+                    self._failure,
+                )
+                warned = True
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_BACKOFF)
+            self.drain()
 
     def _start(self) -> None:
         if self._thread is None and not self._forked:

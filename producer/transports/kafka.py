@@ -24,10 +24,19 @@ from typing import Any
 from expstream.config import Settings
 from expstream.exceptions import ConfigurationError, TransportError
 from expstream.localfiles import read_json_or_none, write_atomically
+from expstream.producer import undeliverable
 from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 
-__all__ = ["DEAD_LETTER", "KafkaTransport", "ensure_topics", "kafka_options", "logical_topic", "physical_topic"]
+__all__ = [
+    "DEAD_LETTER",
+    "KafkaTransport",
+    "ensure_topics",
+    "kafka_options",
+    "logical_topic",
+    "message_limit",
+    "physical_topic",
+]
 
 log = logging.getLogger("expstream.kafka")
 
@@ -35,6 +44,8 @@ log = logging.getLogger("expstream.kafka")
 DEAD_LETTER = "expstream.dead-letter"
 #: largest message: a blob chunk plus its envelope
 MAX_MESSAGE_BYTES = 8 << 20
+#: bytes Kafka's record batch framing adds around one record (key, headers, batch header)
+_RECORD_OVERHEAD = 1024
 #: "no deadline" for a producer setting in milliseconds (a Java int)
 _FOREVER_MS = 2**31 - 1
 
@@ -95,7 +106,7 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> None:
+def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> dict[str, int]:
     """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions, replicated on up to three
     brokers (existing ones are kept)."""
     from kafka import KafkaAdminClient
@@ -114,7 +125,7 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 name=physical_topic(settings, topic),
                 num_partitions=settings.kafka_partitions,
                 replication_factor=replicas,
-                topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+                topic_configs={"max.message.bytes": str(message_limit(settings))},
             )
             for topic in topics
             if physical_topic(settings, topic) not in existing
@@ -124,10 +135,52 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
                 admin.create_topics(missing, timeout_ms=10_000)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
+        return _check_message_limits(settings, admin, [t for t in topics if t != DEAD_LETTER])
     except KafkaError as exc:
         raise TransportError(f"cannot create the topics on Kafka: {type(exc).__name__}: {exc}") from exc
     finally:
         admin.close()
+
+
+def message_limit(settings: Settings) -> int:
+    """``max.message.bytes`` of the topics expstream creates: an event of the largest allowed size
+    (``EXPSTREAM_MAX_EVENT_BYTES``) plus Kafka's record overhead, and never below 8 MiB."""
+    return max(MAX_MESSAGE_BYTES, settings.max_event_bytes + (64 << 10))
+
+
+#: topics whose limit was already found too small, so the error is logged once per process
+_WARNED_LIMITS: set[str] = set()
+
+
+def _check_message_limits(settings: Settings, admin: Any, topics: Sequence[str]) -> dict[str, int]:
+    """``max.message.bytes`` of each of ``topics`` (logical names); says so loudly, once, where a topic
+    made by someone else takes less than our events may need.
+
+    The forwarder sets aside records larger than their topic takes (see ``undeliverable``) instead of
+    blocking the spool; lowering ``EXPSTREAM_MAX_EVENT_BYTES`` or raising the topic's
+    ``max.message.bytes`` avoids that."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    names = {physical_topic(settings, t): t for t in topics}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in names]
+    found = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    limits: dict[str, int] = {}
+    for name, logical in names.items():
+        value = found.get(name, {}).get("max.message.bytes", {}).get("value")
+        if value is None:
+            continue
+        limits[logical] = int(value)
+        if int(value) < settings.max_event_bytes + 1024 and name not in _WARNED_LIMITS:
+            _WARNED_LIMITS.add(name)
+            log.error(
+                "topic %s takes messages up to %s bytes (max.message.bytes), less than EXPSTREAM_MAX_EVENT_BYTES=%d: "
+                "larger events will be set aside, not delivered; raise the topic's max.message.bytes or lower "
+                "EXPSTREAM_MAX_EVENT_BYTES",
+                name,
+                value,
+                settings.max_event_bytes,
+            )
+    return limits
 
 
 class _ForwardState:
@@ -175,6 +228,7 @@ class KafkaTransport(Transport):
         producer_options: dict[str, Any] | None = None,
         segment_bytes: int = 64 << 20,
         close_timeout: float = 10.0,
+        undeliverable_dir: Path | None = None,
     ) -> None:
         """``segment_bytes``: size of the spool's segment files, the unit in which shipped events are
         deleted. ``close_timeout``: how long :meth:`close` waits for Kafka to take what is spooled."""
@@ -183,6 +237,11 @@ class KafkaTransport(Transport):
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = LocalLog(self.spool_dir / "log", settings.log_partitions, segment_bytes)
         self.close_timeout = close_timeout
+        self.undeliverable_dir = undeliverable_dir or self.spool_dir.parent / "undeliverable"
+        #: spool partition -> offset of a record Kafka refused as too large in a batch (sent alone next)
+        self._suspects: dict[tuple[str, int], int] = {}
+        #: max.message.bytes of the topics, as Kafka said when the producer was made
+        self._topic_limits: dict[str, int] = {}
         self._spool_writer = LocalLogTransport(self.spool)
         self._state = _ForwardState(self.spool_dir / "forwarded.json")
         self._options = kafka_options(settings)
@@ -298,7 +357,7 @@ class KafkaTransport(Transport):
         if self._producer is None:
             from kafka import KafkaProducer
 
-            ensure_topics(self.settings)
+            self._topic_limits = ensure_topics(self.settings)
             options = {
                 "acks": "all",
                 "enable_idempotence": True,
@@ -307,7 +366,7 @@ class KafkaTransport(Transport):
                 else self.settings.kafka_compression,
                 "linger_ms": 5,
                 "batch_size": 1 << 20,
-                "max_request_size": MAX_MESSAGE_BYTES,
+                "max_request_size": message_limit(self.settings),
                 "request_timeout_ms": 10_000,
                 # a send in flight is never given up while this process lives: retried by the same
                 # idempotent producer, it is written once even when Kafka was down for hours
@@ -327,6 +386,9 @@ class KafkaTransport(Transport):
 
     def _forward_batch(self, max_records: int = 5_000) -> bool:
         """Ship one batch from every spool partition; True when anything was shipped."""
+        # answers no retry can change (too large for the topic): that record is set aside, the rest go on
+        from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+
         shipped, kafka = self._state.load()
         producer = None
         sent: dict[tuple[str, int], list[tuple[int, Any]]] = {}  # spool partition -> (next offset, future)
@@ -335,7 +397,8 @@ class KafkaTransport(Transport):
             for partition in range(self.spool.partitions):
                 start = shipped.get((topic, partition), 0)
                 end = self.spool.end_offset(topic, partition)
-                records = self.spool.read(topic, partition, start, max_records=max_records)
+                alone = self._suspects.get((topic, partition)) == start  # see below: sent by itself
+                records = self.spool.read(topic, partition, start, max_records=1 if alone else max_records)
                 if not records:
                     if start < end:  # only torn bytes up to the end seen before the read: step over them
                         skipped[(topic, partition)] = end
@@ -344,26 +407,48 @@ class KafkaTransport(Transport):
                 futures = sent[(topic, partition)] = []
                 for record in records:
                     self.forwarded_bytes += len(record.value)
-                    future = producer.send(
-                        physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
-                    )
-                    futures.append((record.next_offset, future))
+                    if len(record.value) + _RECORD_OVERHEAD > self._topic_limits.get(topic, MAX_MESSAGE_BYTES << 4):
+                        # larger than the topic takes, before compression: never sent, so it cannot
+                        # abort the producer's batches (it might have passed compressed; we do not bet)
+                        self._set_aside(topic, record, TransportError(f"larger than max.message.bytes of {topic}"))
+                        futures.append((record, None))
+                        continue
+                    try:
+                        future = producer.send(
+                            physical_topic(self.settings, topic), key=record.key.encode(), value=record.value
+                        )
+                    except MessageSizeTooLargeError as exc:  # never deliverable: set aside, go on
+                        self._set_aside(topic, record, exc)
+                        future = None
+                    futures.append((record, future))
         if not sent and not skipped:
             return False
         if producer is not None:
-            self._await_acks(producer, [f for futures in sent.values() for _, f in futures])
+            self._await_acks(producer, [f for futures in sent.values() for _, f in futures if f is not None])
         # Progress per spool partition: up to the first record Kafka has not acknowledged, so that
         # nothing unacknowledged is skipped; only records after a rejected one are sent again.
         failure: BaseException | None = None
         moved: Watermark = dict(skipped)
         for tp, futures in sent.items():
-            for next_offset, future in futures:
-                if not future.succeeded():
-                    failure = failure or future.exception
+            for record, future in futures:
+                if future is not None and not future.is_done:
+                    failure = failure or TransportError("Kafka did not acknowledge the batch (producer aborted)")
                     break
-                moved[tp] = next_offset
+                if future is not None and not future.succeeded():
+                    # "too large" fails a whole produce batch (the idempotent producer aborts all it
+                    # holds), so it does not say which record is too large. The first failed record is
+                    # sent again by itself: refused alone, it is set aside; taken, it was only collateral.
+                    too_large = isinstance(future.exception, (MessageSizeTooLargeError, RecordListTooLargeError))
+                    if not too_large or self._suspects.get(tp) != record.offset:
+                        if too_large:
+                            self._suspects[tp] = record.offset
+                        failure = failure or future.exception
+                        break
+                    self._set_aside(tp[0], record, future.exception)  # the broker will never take it
+                self._suspects.pop(tp, None)
+                moved[tp] = record.next_offset
             for _, future in futures:
-                if future.succeeded():
+                if future is not None and future.succeeded():
                     meta = future.value
                     ktp = (logical_topic(self.settings, meta.topic), meta.partition)
                     kafka[ktp] = max(kafka.get(ktp, 0), meta.offset + 1)
@@ -378,9 +463,13 @@ class KafkaTransport(Transport):
             raise failure
         return bool(moved) and not self._closed
 
+    def _set_aside(self, topic: str, record: Any, exc: BaseException) -> None:
+        """A record Kafka refuses for good (too large for the topic) must not hold back the ones after it."""
+        undeliverable.keep(self.undeliverable_dir, topic, record.key, record.value, f"{type(exc).__name__}: {exc}")
+
     def _await_acks(self, producer: Any, futures: list[Any]) -> None:
         """Wait until Kafka acknowledged (or rejected) every send; give up only when closing."""
-        from kafka.errors import KafkaTimeoutError
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
         waited = time.monotonic()
         while not all(f.is_done for f in futures) and not self._closed:
@@ -390,3 +479,5 @@ class KafkaTransport(Transport):
                 if self._down_since is None and time.monotonic() - waited > 5.0:
                     self._down_since = waited
                     log.warning("Kafka is not acknowledging events: they are spooled in %s", self.spool_dir)
+            except KafkaError:  # the producer gave up (a fatal error aborted its batches): the caller sees it
+                return

@@ -256,9 +256,16 @@ class LocalLog:
                     self._open_writer(part, part.bases[-1])
                 view = memoryview(data)
                 written = 0
-                while written < len(data):  # one write, unless the kernel returns short
-                    written += os.write(part.write_fd, view[written:])
-                    part.dirty = True
+                try:
+                    while written < len(data):  # one write, unless the kernel returns short
+                        written += os.write(part.write_fd, view[written:])
+                        part.dirty = True
+                except OSError:
+                    # Disk full, quota, I/O error: take back the part of the batch that made it, so a
+                    # retry appends the whole batch once (no duplicate and no torn head of it).
+                    if written:
+                        os.ftruncate(part.write_fd, end - part.bases[-1])
+                    raise
                 return end + len(data)
             finally:
                 unlock(part.lock_fd)
