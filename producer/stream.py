@@ -337,7 +337,7 @@ class ExperimentStream:
     def reset(self, ch: Channel) -> None:
         """Points logged before the reset are sent first, then the reset; later points start afresh."""
         with self._drain_lock:
-            self._pending.extend((topic, message) for topic, message in self._point_messages(ch))
+            self._pending.extend(self._point_messages(ch))
             ch.reset()
             self.add_event(
                 "ChannelReset",

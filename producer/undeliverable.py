@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
+
+from expstream.localfiles import write_atomically
 
 __all__ = ["keep"]
 
@@ -22,18 +23,10 @@ log = logging.getLogger("expstream")
 
 def keep(folder: Path, topic: str, key: str, message: bytes, reason: str) -> Path:
     """Write ``message`` under ``folder`` (atomically, fsynced) and log where; returns its path."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"{int(time.time() * 1000)}-{hashlib.sha256(message).hexdigest()[:16]}"
     path = folder / f"{name}.avro"
-    for target, data in (
-        (path, message),
-        (folder / f"{name}.json", json.dumps({"topic": topic, "key": key, "bytes": len(message), "reason": reason})),
-    ):
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        with open(tmp, "wb") as out:
-            out.write(data if isinstance(data, bytes) else data.encode())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+    write_atomically(path, message)
+    note = {"topic": topic, "key": key, "bytes": len(message), "reason": reason}
+    write_atomically(folder / f"{name}.json", json.dumps(note).encode())
     log.error("expstream: an event of %d bytes cannot be delivered (%s); it is kept in %s", len(message), reason, path)
     return path

@@ -167,15 +167,11 @@ class Writer:
 
     def _send(self, topic: str, key: str, messages: list[bytes]) -> None:
         limit = self.settings.max_event_bytes
-        if any(len(m) > limit for m in messages):  # checked at the call; this is only the net under it
-            for message in (m for m in messages if len(m) > limit):
-                undeliverable.keep(
-                    self.settings.home / "undeliverable",
-                    topic,
-                    key,
-                    message,
-                    f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}",
-                )
+        too_large = [m for m in messages if len(m) > limit]  # checked at the call; this is the net under it
+        if too_large:
+            for message in too_large:
+                reason = f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}"
+                undeliverable.keep(self.settings.home / "undeliverable", topic, key, message, reason)
             messages = [m for m in messages if len(m) <= limit]
             if not messages:
                 return

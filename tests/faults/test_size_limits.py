@@ -30,15 +30,6 @@ QUIET = {
 LIMIT = 4 << 20  # EXPSTREAM_MAX_EVENT_BYTES by default
 
 
-def _until(check, timeout: float = 120.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
-
-
 def _large_and_many(exp: expstream.Experiment) -> None:
     with pytest.raises(EventTooLarge, match="nothing of this call was recorded"):
         exp.log_text("notes", "x" * (10 << 20))  # 10 MB in one point
@@ -74,15 +65,20 @@ def _assert_read_back(exp: expstream.Experiment) -> None:
     logs = exp.get_logs()
     assert set(logs) == {"lines", "notes", "loss"}  # the refused image left no log behind
     assert logs["notes"].y == "after the large ones"  # the refused points were never recorded
-    reader = exp._backend.read()
-    reader.refresh()
-    texts = reader.tables.query_df(
-        "SELECT substring(y, 1, 6) AS head, length(y) AS n FROM points_text FINAL "
-        "WHERE experiment_id = {e:String} AND channel = 'lines' ORDER BY x",
-        {"e": exp.internal_id},
-    )
+    texts = _text_points(exp, "substring(y, 1, 6) AS head, length(y) AS n", "user", "lines")
     assert texts["head"].tolist() == [f"{x:06d}" for x in range(10_000)]  # all 10,000, once, in order
     assert set(texts["n"]) == {2048}
+
+
+def _text_points(exp: expstream.Experiment, columns: str, namespace: str, channel: str):  # type: ignore[no-untyped-def]
+    """``columns`` of one text log's points in x order, read after the tables caught up."""
+    reader = exp._backend.read()
+    reader.refresh()
+    return reader.tables.query_df(
+        f"SELECT {columns} FROM points_text FINAL WHERE experiment_id = {{e:String}} "
+        "AND namespace = {ns:String} AND channel = {ch:String} ORDER BY x",
+        {"e": exp.internal_id, "ns": namespace, "ch": channel},
+    )
 
 
 def test_creation_too_large_takes_no_number(home: Path) -> None:
@@ -102,13 +98,7 @@ def test_captured_line_too_large_is_truncated(home: Path) -> None:
     exp._stream.append_system("stdout", "text", 0.0, "z" * (6 << 20), time.time())  # what capture appends
     exp._stream.append_system("stdout", "text", 1.0, "the line after", time.time())
     exp.stop()
-    reader = exp._backend.read()
-    reader.refresh()
-    lines = reader.tables.query_df(
-        "SELECT x, length(y) AS n, endsWith(y, 'than one event may be]') AS cut FROM points_text FINAL "
-        "WHERE experiment_id = {e:String} AND namespace = 'system' AND channel = 'stdout' ORDER BY x",
-        {"e": exp.internal_id},
-    )
+    lines = _text_points(exp, "x, length(y) AS n, endsWith(y, 'than one event may be]') AS cut", "system", "stdout")
     assert lines["x"].tolist() == [0.0, 1.0]
     assert lines["cut"].tolist() == [1, 0]
     assert 1 << 20 < lines["n"][0] < LIMIT
