@@ -45,7 +45,7 @@ class Runs:
         categories = list(dict.fromkeys(self.values))
         index = {v: i for i, v in enumerate(categories)}
         codes = np.repeat(np.asarray([index[v] for v in self.values], dtype=np.int32), self.counts)
-        return pd.Categorical.from_codes(codes, categories=categories)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
 
 
 class Chunks:

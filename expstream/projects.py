@@ -89,6 +89,13 @@ def _filters(id: Any, state: Any, owner: Any, tag: Any, min_running_time: int | 
     }
 
 
+def _stop_all_if_alive(ref: weakref.ref[Project]) -> None:
+    """The exit hook: stop what a project still runs, without keeping the project alive."""
+    project = ref()
+    if project is not None:
+        project._stop_all()
+
+
 class Project:
     """A namespace/name pair; experiments are created and listed through it."""
 
@@ -100,7 +107,7 @@ class Project:
         self._stack: list[Experiment] = []
         self._lock = threading.RLock()
         ref = weakref.ref(self)
-        atexit.register(lambda: (p := ref()) is not None and p._stop_all())
+        atexit.register(lambda: _stop_all_if_alive(ref))
 
     @property
     def full_id(self) -> str:
@@ -174,9 +181,9 @@ class Project:
         system = {"python": sys.version.split()[0], "platform": platform.platform()}
         if sources.entrypoint:
             system["entrypoint"] = sources.entrypoint
-        for key, value in (("notebook_id", notebook_id), ("notebook_path", notebook_path)):
-            if value:
-                system[key] = str(value)
+        for key, given in (("notebook_id", notebook_id), ("notebook_path", notebook_path)):
+            if given:
+                system[key] = str(given)
         if git_info is None:
             from expstream.git_info import get_git_info
 

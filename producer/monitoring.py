@@ -78,10 +78,10 @@ class CgroupReader:
                 if quota != "max" and quota.isdigit() and period.isdigit() and int(period):
                     return int(quota) / int(period)
             return None
-        quota = self._read(self.root / "cpu" / "cpu.cfs_quota_us")
-        period = self._read(self.root / "cpu" / "cpu.cfs_period_us")
-        if quota and period and quota.lstrip("-").isdigit() and period.isdigit() and int(quota) > 0:
-            return int(quota) / int(period)
+        quota_us = self._read(self.root / "cpu" / "cpu.cfs_quota_us")
+        period_us = self._read(self.root / "cpu" / "cpu.cfs_period_us")
+        if quota_us and period_us and quota_us.lstrip("-").isdigit() and period_us.isdigit() and int(quota_us) > 0:
+            return int(quota_us) / int(period_us)
         return None
 
     def cpu_seconds(self) -> float | None:
@@ -132,10 +132,10 @@ class GpuReader:
         self.indices: list[int] = []
         if nvml is None:
             try:
-                import pynvml as nvml  # from the nvidia-ml-py package
+                import pynvml  # from the nvidia-ml-py package
             except ImportError:
                 return
-            self.nvml = nvml
+            self.nvml = pynvml
         try:
             self.nvml.nvmlInit()
             count = self.nvml.nvmlDeviceGetCount()

@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import IO, Any, BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple, cast
 
 from expstream.exceptions import ArtifactPathError, FileNotFound, StorageError
 from expstream.paths import clean_artifact_path
@@ -122,7 +122,8 @@ def artifact_files(artifact: Any, destination: str | None = None) -> list[Artifa
         if destination is None:
             raise ValueError("log_artifact of a stream needs a destination (the path to store it under).")
         reader = _CallerStream(artifact)
-        return [ArtifactFile(normalize_destination(destination), lambda: reader)]
+        # a RawIOBase with read/seek/tell as the uploader uses them; typeshed does not call it BinaryIO
+        return [ArtifactFile(normalize_destination(destination), lambda: cast(BinaryIO, reader))]
     raise ValueError(
         f"log_artifact takes a file or directory path, or an object with .read(), not {type(artifact).__name__}."
     )

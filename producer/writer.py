@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 from expstream.config import Settings
 from expstream.exceptions import DurabilityError
@@ -38,6 +39,13 @@ HEARTBEAT_INTERVAL = 5.0
 FAILED_BYTES_LIMIT = 64 << 20
 #: longest pause between two attempts of a logging thread waiting for the store
 _MAX_BACKOFF = 2.0
+
+
+def _if_alive(ref: weakref.ref[Writer], method: Callable[[Writer], None]) -> None:
+    """Run ``method`` on the writer if it still exists: exit and fork hooks must not keep it alive."""
+    writer = ref()
+    if writer is not None:
+        method(writer)
 
 
 class Writer:
@@ -59,8 +67,8 @@ class Writer:
         self._last_heartbeat = 0.0
         self._forked = False
         ref = weakref.ref(self)
-        atexit.register(lambda: (w := ref()) is not None and w.close())
-        os.register_at_fork(after_in_child=lambda: (w := ref()) is not None and w._after_fork())
+        atexit.register(_if_alive, ref, Writer.close)
+        os.register_at_fork(after_in_child=lambda: _if_alive(ref, Writer._after_fork))
 
     def open_stream(self, experiment_id: str) -> ExperimentStream:
         stream = ExperimentStream(

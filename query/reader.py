@@ -155,7 +155,7 @@ class Reader:
             df = self._experiments("experiment_id = {e:String}", e=internal_id)
         if df.empty:
             raise ExperimentNotFound(short_id or internal_id, project)
-        row = df.iloc[0].to_dict()
+        row = {str(key): value for key, value in df.iloc[0].items()}
         finished = row["state_ts"] if row["state"] in _FINISHED else None
         row["finished"] = finished
         return row

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 from expstream.consumers.sinks import validate_key
@@ -160,7 +160,8 @@ class S3ObjectStore(ObjectStore):
         expected = _expected_etag(part_md5s or [hashlib.md5(b"").digest()])
         stream.seek(start)
         with self._errors(f"put of {key!r}"):
-            result = self._client.put_object(self.bucket, key, stream, length, part_size=self.part_size)
+            # minio only reads it: any readable binary stream does (its hint says BinaryIO)
+            result = self._client.put_object(self.bucket, key, cast(BinaryIO, stream), length, part_size=self.part_size)
         etag = (result.etag or "").strip('"').lower()
         if _MD5_ETAG.fullmatch(etag):
             if etag != expected:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings
 from expstream.exceptions import ConfigurationError, TransportError
@@ -27,6 +27,9 @@ from expstream.localfiles import read_json_or_none, write_atomically
 from expstream.producer import undeliverable
 from expstream.producer.transports.base import BLOBS, EVENTS, Transport, Watermark
 from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
+
+if TYPE_CHECKING:
+    from expstream.consumers.sources.base import Record
 
 __all__ = [
     "DEAD_LETTER",
@@ -391,7 +394,7 @@ class KafkaTransport(Transport):
 
         shipped, kafka = self._state.load()
         producer = None
-        sent: dict[tuple[str, int], list[tuple[int, Any]]] = {}  # spool partition -> (next offset, future)
+        sent: dict[tuple[str, int], list[tuple[Record, Any]]] = {}  # spool partition -> (record, future)
         skipped: Watermark = {}
         for topic in (EVENTS, BLOBS):
             for partition in range(self.spool.partitions):
