@@ -107,7 +107,7 @@ class Project:
         self._stack: list[Experiment] = []
         self._lock = threading.RLock()
         ref = weakref.ref(self)
-        atexit.register(lambda: _stop_all_if_alive(ref))
+        atexit.register(_stop_all_if_alive, ref)
 
     @property
     def full_id(self) -> str:

@@ -177,8 +177,8 @@ class Writer:
         limit = self.settings.max_event_bytes
         too_large = [m for m in messages if len(m) > limit]  # checked at the call; this is the net under it
         if too_large:
+            reason = f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}"
             for message in too_large:
-                reason = f"larger than EXPSTREAM_MAX_EVENT_BYTES={limit}"
                 undeliverable.keep(self.settings.home / "undeliverable", topic, key, message, reason)
             messages = [m for m in messages if len(m) <= limit]
             if not messages:
