@@ -89,7 +89,7 @@ _backends: dict[Settings, StreamBackend] = {}
 def _default_backend(api_token: str | None, proxies: Any) -> Backend:
     name = os.environ.get(envs.BACKEND)
     if name == "offline":
-        return OfflineBackend()
+        return OfflineBackend(selected_by=f"{envs.BACKEND}=offline")
     if name:
         raise InvalidNeptuneBackend(name)
     settings = load_settings()
