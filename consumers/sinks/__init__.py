@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from expstream.consumers.sinks.base import ObjectStore, TableStore
-from expstream.exceptions import ArtifactPathError, ConfigurationError
+from expstream.consumers.sinks.base import ObjectStore, TableStore, validate_key
+from expstream.exceptions import ConfigurationError
 
 __all__ = ["OBJECT_STORES", "TABLE_STORES", "create_object_store", "create_table_store", "validate_key"]
 
@@ -53,19 +53,3 @@ def create_table_store(kind: str, **options: Any) -> TableStore:
 
         return ClickHouseTables.from_url(**options)
     raise ConfigurationError(f"Unknown table store {kind!r}; expected one of {', '.join(TABLE_STORES)}.")
-
-
-def validate_key(key: str) -> str:
-    """Return ``key`` if every adapter can store it, else raise ``ArtifactPathError`` (a ``ValueError``).
-
-    A key is '/'-separated, relative, without empty, '.' or '..' components, backslashes or NUL, so
-    a folder-backed store can map it to a path that never leaves its folder, and all adapters accept
-    exactly the same keys.
-    """
-    if not isinstance(key, str) or not key:
-        raise ArtifactPathError(f"Object key must be a non-empty str, got {key!r}.")
-    if "\0" in key or "\\" in key:
-        raise ArtifactPathError(f"Object key {key!r} contains a NUL or a backslash.")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise ArtifactPathError(f"Object key {key!r} must be relative, without empty, '.' or '..' parts.")
-    return key

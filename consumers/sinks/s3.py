@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
-from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore, check_digest
+from expstream.consumers.sinks.base import ObjectStore, check_digest, validate_key
 from expstream.exceptions import ConfigurationError, StorageError
 
 __all__ = ["S3ObjectStore"]
