@@ -182,8 +182,9 @@ class Project:
                 check_text(str(key), f"{label} name")
                 check_text(str(value), f"{label} value")
         tag_list = validate_tags([] if tags is None else list(tags))
-        notebook_id = notebook_id or os.environ.get("NEPTUNE_NOTEBOOK_ID")
-        notebook_path = notebook_path or os.environ.get("NEPTUNE_NOTEBOOK_PATH")
+        settings = self._backend.settings
+        notebook_id = notebook_id or settings.notebook_id
+        notebook_path = notebook_path or settings.notebook_path
         sources = source_files.resolve(upload_source_files)
         system = {"python": sys.version.split()[0], "platform": platform.platform()}
         if sources.entrypoint:
@@ -198,8 +199,8 @@ class Project:
         if git_info is not None:
             system.update(git_info.to_system_properties())
 
-        _check_creation_fits(self._backend.settings.max_event_bytes, name, description, hostname, params, properties)
-        run_id = run_id or os.environ.get("EXPSTREAM_RUN_ID") or None
+        _check_creation_fits(settings.max_event_bytes, name, description, hostname, params, properties)
+        run_id = run_id or settings.run_id
         if run_id is None:
             number, creator = self._backend.numbering.next_number(self.full_id), True
             internal_id = str(uuid.uuid4())

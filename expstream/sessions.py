@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections import OrderedDict
 from typing import Any
@@ -37,7 +36,7 @@ class Session:
 
     @classmethod
     def with_default_backend(cls, api_token: str | None = None) -> Session:
-        return cls(backend=HostedNeptuneBackend(api_token or os.environ.get("NEPTUNE_API_TOKEN")))
+        return cls(backend=HostedNeptuneBackend(api_token))  # the token is ignored, NEPTUNE_API_TOKEN too
 
     def get_project(self, project_qualified_name: str) -> Any:
         namespace, name = parse_project_name(project_qualified_name)
