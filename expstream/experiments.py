@@ -19,6 +19,7 @@ from expstream.exceptions import (
     FileNotFound,
 )
 from expstream.execution import ExecutionOptions, Undo, start_execution_context
+from expstream.paths import clean_artifact_path, clean_source_path
 from expstream.producer import blobs, uploads
 from expstream.producer.channels import IMAGE, check_text, resolve_x, text_bytes, to_timestamp, utf8_problem
 from expstream.producer.stream import ExperimentStream
@@ -529,15 +530,19 @@ class Experiment:
             raise FileNotFound(path)
         sha256, _ = entries[key]
         data = reader.blob(sha256)
-        (target_dir / key.rsplit("/", 1)[-1]).write_bytes(data)
+        archives.write_into(target_dir, key.rsplit("/", 1)[-1], lambda f: f.write(data))
 
     def download_artifacts(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the artifacts as a ZIP archive."""
-        self._download_zip(self._backend.read().artifacts(self._internal_id), path, destination_dir, "output.zip")
+        files = archives.safe_entries(
+            self._backend.read().artifacts(self._internal_id), clean_artifact_path, "artifact"
+        )
+        self._download_zip(files, path, destination_dir, "output.zip")
 
     def download_sources(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the uploaded sources as a ZIP archive."""
-        self._download_zip(self._backend.read().sources(self._internal_id), path, destination_dir, "source.zip")
+        files = archives.safe_entries(self._backend.read().sources(self._internal_id), clean_source_path, "source")
+        self._download_zip(files, path, destination_dir, "source.zip")
 
     def _download_zip(
         self, files: dict[str, tuple[str, int]], path: str | None, destination_dir: str | None, default: str
