@@ -89,7 +89,7 @@ _backends: dict[Settings, StreamBackend] = {}
 def _default_backend(api_token: str | None, proxies: Any) -> Backend:
     settings = load_settings()
     if settings.backend == "offline":
-        return OfflineBackend()
+        return OfflineBackend(selected_by=f"{envs.BACKEND}=offline")
     if settings.backend:
         raise InvalidNeptuneBackend(settings.backend)
     backend = _backends.get(settings)

@@ -177,8 +177,11 @@ _EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
 class OfflineBackend(Backend):
     """Legacy offline mode: nothing is recorded, every call succeeds (docs/legacy-behaviour.md#offline-mode)."""
 
-    def __init__(self) -> None:
-        log.warning("expstream is running in offline mode (NEPTUNE_BACKEND=offline).")
+    def __init__(self, *, selected_by: str = "OfflineBackend()") -> None:
+        # The warning names what chose offline mode: a script that passes ``OfflineBackend()`` itself
+        # (pytorch-ignite's ``offline_mode=True``) has no NEPTUNE_BACKEND to unset.
+        self.selected_by = selected_by
+        log.warning("expstream is running in offline mode (selected by %s).", selected_by)
         log.warning("Nothing will be recorded: experiments, logs and artifacts are all discarded.")
 
     def get_project(self, namespace: str, name: str) -> NoopObject:
