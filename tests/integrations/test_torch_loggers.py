@@ -37,7 +37,7 @@ def _regression_batches(torch: Any, batches: int = 4) -> list[tuple[Any, Any]]:
     return data
 
 
-def test_ignite_neptune_logger_and_saver(embedded: str, tmp_path: Path) -> None:
+def test_ignite_neptune_logger_and_saver(installation: str, tmp_path: Path) -> None:
     torch = _require("torch")
     _require("ignite")
     from ignite.contrib.handlers.neptune_logger import NeptuneLogger, NeptuneSaver
