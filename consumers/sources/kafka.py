@@ -221,7 +221,6 @@ def kafka_dead_letter(
                 max_request_size=MAX_MESSAGE_BYTES,
                 max_block_ms=int(timeout * 1000),
                 request_timeout_ms=int(timeout * 1000),
-                api_version_auto_timeout_ms=int(timeout * 1000),
             )
         return state["producer"]
 
@@ -240,6 +239,7 @@ def kafka_dead_letter(
                 )
                 return
             except Exception as exc:  # kafka-python raises many kinds; each is a failed send
+                _discard(state.pop("producer", None))  # the next try starts afresh, nothing left queued
                 log.warning("Dead letter to %s failed (try %d of %d): %s: %s", topic, attempt, attempts,
                             type(exc).__name__, exc)  # fmt: skip
                 if attempt < attempts:
@@ -250,3 +250,12 @@ def kafka_dead_letter(
         fallback(record, f"{reason} (kept here: the {topic} topic took no record)")
 
     return send
+
+
+def _discard(producer: Any) -> None:
+    """Close a producer whose send failed without waiting for what it still queues (kept elsewhere)."""
+    if producer is not None:
+        try:
+            producer.close(timeout=0)
+        except Exception as exc:  # closing a producer of a broker that is gone
+            log.debug("Closing the dead-letter producer failed: %s", exc)
