@@ -16,9 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from expstream.exceptions import BlobIntegrityError
+from expstream.exceptions import ArtifactPathError, BlobIntegrityError
 
-__all__ = ["DATA_ERROR_CODES", "ObjectStore", "TableStore", "check_digest", "ddl_statements"]
+__all__ = ["DATA_ERROR_CODES", "ObjectStore", "TableStore", "check_digest", "ddl_statements", "validate_key"]
+
 
 #: ClickHouse error codes that blame the inserted data, not the server: a value the column cannot hold or
 #: text that does not parse as its type. The same data fails the same way every time, so an insert that
@@ -54,6 +55,22 @@ def ddl_statements() -> list[str]:
         text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
         statements.extend(s.strip() for s in text.split(";") if s.strip())
     return statements
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if every adapter can store it, else raise ``ArtifactPathError`` (a ``ValueError``).
+
+    A key is '/'-separated, relative, without empty, '.' or '..' components, backslashes or NUL, so
+    a folder-backed store can map it to a path that never leaves its folder, and all adapters accept
+    exactly the same keys.
+    """
+    if not isinstance(key, str) or not key:
+        raise ArtifactPathError(f"Object key must be a non-empty str, got {key!r}.")
+    if "\0" in key or "\\" in key:
+        raise ArtifactPathError(f"Object key {key!r} contains a NUL or a backslash.")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ArtifactPathError(f"Object key {key!r} must be relative, without empty, '.' or '..' parts.")
+    return key
 
 
 def check_digest(key: str, digest: Any, expected: str | None) -> None:

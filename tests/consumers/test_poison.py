@@ -25,13 +25,14 @@ from expstream.consumers.runner import Runner, folder_dead_letter
 from expstream.consumers.sinks.base import TableStore
 from expstream.consumers.sinks.chdb import ChdbTables
 from expstream.consumers.sinks.localfs import LocalFolderStore
-from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.local_log import LocalLogSource
 from expstream.consumers.sources.memory import MemorySource
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.memory import MemoryLog
+from expstream.eventlog.records import EVENTS, Record
 from expstream.exceptions import SinkDataError, StorageError
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.local_log import LocalLogTransport
+from expstream.producer.transports.memory import MemoryTransport
 from expstream.query.reader import Reader
 from expstream.wiring import embedded_runner
 from tests.consumers import poison

@@ -21,8 +21,8 @@ import pytest
 
 import expstream
 from expstream.config import Settings, load_settings
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.kafka import DEAD_LETTER, kafka_options, physical_topic
+from expstream.eventlog.kafka import DEAD_LETTER, kafka_options, physical_topic
+from expstream.eventlog.records import EVENTS
 from tests.conftest import _provision, with_path
 from tests.consumers import poison
 

@@ -8,8 +8,9 @@ import pytest
 
 from expstream import schemas
 from expstream.config import Settings
+from expstream.eventlog.memory import MemoryLog
 from expstream.exceptions import EventDecodeError, EventValidationError
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.memory import MemoryTransport
 from expstream.producer.writer import Writer
 from expstream.schemas.validation import _RULES, validate
 from tests.consumers import poison
