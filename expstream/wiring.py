@@ -107,7 +107,7 @@ def consumer_runner(settings: Settings) -> Runner:
     if not settings.distributed:
         return embedded_runner(settings)
     _check_distributed(settings)
-    from expstream.consumers.runner import Runner
+    from expstream.consumers.runner import Runner, folder_dead_letter
     from expstream.consumers.sources.kafka import KafkaSource, kafka_dead_letter
 
     tables, objects = server_stores(settings)
@@ -117,7 +117,7 @@ def consumer_runner(settings: Settings) -> Runner:
         tables,
         objects,
         group=settings.consumer_group,
-        dead_letter=kafka_dead_letter(settings),
+        dead_letter=kafka_dead_letter(settings, folder_dead_letter(_home(settings) / "dead-letter")),
         resume_from_tables=False,
         max_records=settings.consumer_batch_messages,
     )
