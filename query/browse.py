@@ -25,7 +25,7 @@ from expstream.exceptions import (
     ProjectNotFound,
 )
 from expstream.query import charts
-from expstream.query.reader import Reader
+from expstream.query.reader import ABORTED_AFTER, Reader
 
 __all__ = ["MAX_TEXT_CHARS", "Browser", "Chart", "Series"]
 
@@ -75,6 +75,7 @@ class Browser:
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
         self.tables = reader.tables
+        self._internal: dict[tuple[str, str], str] = {}  # (project, short id) → internal id: never changes
 
     def _q(self, sql: str, **params: Any) -> pd.DataFrame:
         return self.tables.query_df(sql, params)
@@ -183,6 +184,9 @@ class Browser:
 
     def resolve(self, project: str, short_id: str) -> str:
         """The internal id of ``short_id`` in ``project``; ``ExperimentNotFound`` if there is none."""
+        known = self._internal.get((project, short_id))
+        if known is not None:
+            return known
         with self.tables.hold():
             df = self._q(
                 "SELECT experiment_id FROM experiments WHERE project = {p:String} AND short_id = {s:String} LIMIT 1",
@@ -199,7 +203,10 @@ class Browser:
                 )
         if df.empty:
             raise ExperimentNotFound(short_id, project)
-        return str(df["experiment_id"].iloc[0])
+        if len(self._internal) > 100_000:
+            self._internal.clear()
+        found = self._internal[(project, short_id)] = str(df["experiment_id"].iloc[0])
+        return found
 
     def experiment(self, project: str, short_id: str) -> dict[str, Any]:
         """Everything the experiment page shows but the series themselves."""
@@ -256,15 +263,18 @@ class Browser:
         """What a live page polls: the state and a change counter (events materialized so far)."""
         with self.tables.hold():
             internal = self.resolve(project, short_id)
-            row = self.reader.experiment(internal, short_id, project)
             df = self._q(
-                "SELECT count() AS events, max(ts) AS last FROM events WHERE experiment_id = {e:String}", e=internal
+                "SELECT (SELECT argMax(state, (ts, seq)) FROM states WHERE experiment_id = {e:String}) AS state, "
+                "(SELECT max(ts) FROM heartbeats WHERE experiment_id = {e:String}) AS heartbeat, "
+                "count() AS events, max(ts) AS last FROM events WHERE experiment_id = {e:String}",
+                e=internal,
             )
-        return {
-            "state": str(row["state"]),
-            "events": int(df["events"].iloc[0]) if not df.empty else 0,
-            "last": float(df["last"].iloc[0]) if not df.empty else 0.0,
-        }
+        row = df.iloc[0]
+        state = str(row["state"]) or "running"
+        beat = float(row["heartbeat"] or 0.0)
+        if state == "running" and beat > 0 and time.time() - beat > ABORTED_AFTER:  # as Reader derives it
+            state = "aborted"
+        return {"state": state, "events": int(row["events"]), "last": float(row["last"])}
 
     def _generation(self, internal: str, namespace: str, channel: str, kind: str, short_id: str) -> int:
         df = self._q(

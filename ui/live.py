@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from expstream.consumers.runner import Runner
 from expstream.exceptions import ExpstreamIOError
@@ -23,8 +25,16 @@ log = logging.getLogger("expstream.ui")
 class CatchUp:
     """Materializes new events every ``interval`` seconds, holding the tables only while it does."""
 
-    def __init__(self, runner: Runner, interval: float = 0.25, lock_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        interval: float = 0.1,
+        lock_timeout: float = 5.0,
+        run: Callable[[Callable[[], int]], int] | None = None,
+    ) -> None:
+        """``run(fn)``: how a catch-up gets the tables (the UI's store thread); else a hold of its own."""
         self.runner = runner
+        self._call = run if run is not None else self._held
         self.interval = interval
         self.lock_timeout = lock_timeout
         self._stop = threading.Event()
@@ -36,10 +46,13 @@ class CatchUp:
         ends = self.runner.source.end_offsets()
         if ends == self._seen:
             return 0
-        with self.runner.tables.hold(self.lock_timeout):
-            applied = self.runner.catch_up()
+        applied = self._call(self.runner.catch_up)
         self._seen = ends
         return applied
+
+    def _held(self, fn: Callable[[], Any]) -> Any:
+        with self.runner.tables.hold(self.lock_timeout):
+            return fn()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -127,13 +127,13 @@ def _populate(home: Path, tmp_path: Path) -> Populated:
 @pytest.fixture(scope="module")
 def ui_browser(populated: Populated) -> Iterator[Any]:
     """The UI's :class:`~expstream.query.browse.Browser` over the populated home, caught up."""
-    from expstream.ui.server import _open
+    from expstream.ui.server import open_browser
 
-    browser, catch_up = _open(load_settings())
-    assert catch_up is not None
-    catch_up.once()
-    yield browser
-    browser.tables.close()
+    opened = open_browser(load_settings())
+    assert opened.catch_up is not None
+    opened.catch_up.once()
+    yield opened.browser
+    opened.close()
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +198,59 @@ def wait_until(check: Any, timeout: float = 20.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.1)
+
+
+# --- a real browser -----------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: where a failing browser test leaves its screenshot (scripts/test prints nothing else about it)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "ui"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (no browser download); scripts/test installs it."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: scripts/test installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page; a dialog (``alert``) fails the test; a screenshot is kept when the test fails."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    dialogs: list[str] = []
+    errors: list[str] = []
+    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.dialogs = dialogs
+    tab.errors = errors
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in request.node.name)
+        tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    context.close()
+    assert not dialogs, f"a page opened a dialog: {dialogs}"
+    assert not errors, f"page errors: {errors}"
+
+
+@pytest.fixture(scope="module")
+def module_server(populated: Populated) -> Iterator[Server]:
+    server = start_server(populated.home)
+    yield server
+    assert stop_server(server) == 0

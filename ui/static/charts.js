@@ -36,7 +36,7 @@ const Charts = (() => {
       width: String(width),
     });
     if (range) { q.set("x_from", String(range[0])); q.set("x_to", String(range[1])); }
-    const response = await fetch(`/p/${card.project}/api/chart?${q}`);
+    const response = await fetch(`/p/${card.project}/api/chart?${q}`);  // rejects when offline: caught by draw
     if (!response.ok) throw new Error(`chart ${card.channel}: ${response.status}`);
     return response.json();
   }
