@@ -320,22 +320,18 @@ class Browser:
                     float(self.reader.experiment(internal, short_id, project)["created"]) if axis == "relative" else 0.0
                 )
                 found.append((short_id, internal, generation, origin))
-            spans = {
-                short_id: charts.span(self.tables, internal, namespace, channel, generation)
-                for short_id, internal, generation, _ in found
-            }
             lo, hi = x_from, x_to
-            if lo is None or hi is None:  # the whole range of every series, on this axis
+            if lo is None or hi is None:  # the whole range of every series, on this axis (one pass each)
                 ends = []
-                for short_id, _, _, origin in found:
-                    s = spans[short_id]
+                for _, internal, generation, origin in found:
+                    s = charts.span(self.tables, internal, namespace, channel, generation)
                     if s.count:
                         ends += [s.x_min, s.x_max] if engine_axis == "step" else [s.ts_min - origin, s.ts_max - origin]
                 lo = min(ends) if lo is None and ends else lo
                 hi = max(ends) if hi is None and ends else hi
             series = []
             for short_id, internal, generation, origin in found:
-                if lo is None or hi is None or spans[short_id].count == 0 or hi < lo:
+                if lo is None or hi is None or hi < lo:
                     series.append(Series(short_id, channel, [], [], 0, 0))
                     continue
                 df = charts.envelope(
@@ -350,16 +346,8 @@ class Browser:
                     axis=engine_axis,
                 )
                 xs, ys = _polyline(df)
-                series.append(
-                    Series(
-                        short_id,
-                        channel,
-                        (xs - origin).tolist(),
-                        ys.tolist(),
-                        int(df["count"].sum()) if not df.empty else 0,
-                        len(df),
-                    )
-                )
+                points = int(df["count"].sum()) if not df.empty else 0
+                series.append(Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df)))
         return Chart(axis, lo, hi, width, series)
 
     def text(

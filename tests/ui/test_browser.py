@@ -189,3 +189,42 @@ def test_a_running_experiment_updates_by_itself(page: Any, populated: Populated)
         if logger.poll() is None:
             logger.kill()
         assert stop_server(server) == 0
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_pages_of_the_demo(page: Any, tmp_path: Path) -> None:
+    """The demo's data on every main page; screenshots kept under test-results/ui/demo (docs/ui-*.png with
+    EXPSTREAM_UI_DOCS=1: how the README's pictures are made)."""
+    home = tmp_path / "demo-home"
+    env = dict(os.environ, EXPSTREAM_HOME=str(home))
+    for _ in range(2):  # two runs, so that there is something to compare
+        done = subprocess.run(
+            [sys.executable, "-m", "expstream", "demo", "--output", str(tmp_path / "out")],
+            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    server = start_server(home)
+    shots = Path(__file__).resolve().parents[2] / "test-results" / "ui" / "demo"
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        page.set_viewport_size({"width": 1280, "height": 760})
+        demo = "/p/demo/mnist-toy"
+        views = [
+            ("projects", "/", "#projects"),
+            ("leaderboard", demo, "#leaderboard tbody tr"),
+            ("experiment", f"{demo}/e/MNI-2", '.chart-card[data-channel="epoch/accuracy"][data-drawn]'),
+            ("images", f"{demo}/e/MNI-2#images", ".gallery-strip img"),
+            ("compare", f"{demo}/compare?ids=MNI-1,MNI-2", '.chart-card[data-channel="batch/loss"][data-drawn]'),
+        ]
+        for name, path, ready in views:
+            page.goto(server.url + path)
+            page.wait_for_selector(ready)
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(shots / f"ui-{name}.png"))
+            if os.environ.get("EXPSTREAM_UI_DOCS") == "1":
+                page.screenshot(path=str(DOCS / f"ui-{name}.png"))
+        assert page.locator(".chart-card").count() >= 2
+    finally:
+        assert stop_server(server) == 0
