@@ -76,6 +76,7 @@ class Browser:
         self.reader = reader
         self.tables = reader.tables
         self._internal: dict[tuple[str, str], str] = {}  # (project, short id) → internal id: never changes
+        self._x_ranges: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # channel → x range seen
 
     def _q(self, sql: str, **params: Any) -> pd.DataFrame:
         return self.tables.query_df(sql, params)
@@ -324,9 +325,12 @@ class Browser:
             if lo is None or hi is None:  # the whole range of every series, on this axis (one pass each)
                 ends = []
                 for _, internal, generation, origin in found:
+                    if engine_axis == "step":
+                        ends += self._x_range(internal, namespace, channel, generation)
+                        continue
                     s = charts.span(self.tables, internal, namespace, channel, generation)
                     if s.count:
-                        ends += [s.x_min, s.x_max] if engine_axis == "step" else [s.ts_min - origin, s.ts_max - origin]
+                        ends += [s.ts_min - origin, s.ts_max - origin]
                 lo = min(ends) if lo is None and ends else lo
                 hi = max(ends) if hi is None and ends else hi
             series = []
@@ -349,6 +353,30 @@ class Browser:
                 points = int(df["count"].sum()) if not df.empty else 0
                 series.append(Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df)))
         return Chart(axis, lo, hi, width, series)
+
+    def _x_range(self, internal: str, namespace: str, channel: str, generation: int) -> list[float]:
+        """The channel's smallest and largest x; after the first full pass only points outside the range
+        seen are read (x is in the table's key, so that reads a few granules, not the channel)."""
+        key = (internal, namespace, channel, generation)
+        seen = self._x_ranges.get(key)
+        if seen is None:
+            s = charts.span(self.tables, internal, namespace, channel, generation)
+            if not s.count:
+                return []
+            seen = (s.x_min, s.x_max)
+        else:
+            df = self._q(
+                "SELECT count() AS n, min(x) AS lo, max(x) AS hi FROM points_numeric WHERE experiment_id = {e:String} "
+                "AND namespace = {ns:String} AND channel = {c:String} AND generation = {g:UInt32} "
+                "AND (x < {lo:Float64} OR x > {hi:Float64})",
+                e=internal, ns=namespace, c=channel, g=generation, lo=seen[0], hi=seen[1],
+            )  # fmt: skip
+            if int(df["n"].iloc[0]):
+                seen = (min(seen[0], float(df["lo"].iloc[0])), max(seen[1], float(df["hi"].iloc[0])))
+        if len(self._x_ranges) > 100_000:
+            self._x_ranges.clear()
+        self._x_ranges[key] = seen
+        return list(seen)
 
     def text(
         self,
