@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from expstream.consumers.runner import Runner
+from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamIOError
-from expstream.producer.transports.base import Watermark
 
 __all__ = ["CatchUp"]
 
