@@ -163,6 +163,11 @@ class Reader:
             **params,
         ).pipe(_derive_aborted, time.time())
 
+    def project_experiments(self, project: str) -> pd.DataFrame:
+        """Every experiment of ``project`` with its state (aborted derived from heartbeats), by number."""
+        with self.reading():
+            return self._experiments("project = {p:String}", p=project)
+
     def experiment(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
         with self.reading():
             df = self._experiments("experiment_id = {e:String}", e=internal_id)
