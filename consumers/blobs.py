@@ -25,9 +25,10 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from expstream.consumers.sinks.base import ObjectStore
+from expstream.consumers.sinks.layout import blob_key, part_prefix
 from expstream.exceptions import BlobIntegrityError
 
-__all__ = ["MAX_CHAINS", "SHA256", "Refusal", "blob_key", "part_key", "part_prefix", "write_chunks"]
+__all__ = ["MAX_CHAINS", "SHA256", "Refusal", "part_key", "write_chunks"]
 
 log = logging.getLogger("expstream.consumer")
 
@@ -47,14 +48,6 @@ class Refusal(NamedTuple):
     offset: int
     reason: str
     data_sha256: str
-
-
-def blob_key(sha256: str) -> str:
-    return f"blobs/{sha256}"
-
-
-def part_prefix(sha256: str) -> str:
-    return f"parts/{sha256}/"
 
 
 def part_key(sha256: str, offset: int, data: bytes) -> str:

@@ -16,29 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from expstream import schemas
-from expstream.consumers.blobs import Refusal, blob_key, part_prefix, write_chunks
+from expstream.consumers.blobs import Refusal, write_chunks
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
-from expstream.consumers.sources.base import Record, Source
+from expstream.consumers.sinks.layout import read_progress
+from expstream.consumers.sources.base import Source
+from expstream.eventlog.records import Record, Watermark
 from expstream.exceptions import EventDecodeError, ExpstreamIOError
-from expstream.producer.transports.base import Watermark
 
-__all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix", "read_progress"]
+__all__ = ["DeadLetter", "Runner", "folder_dead_letter"]
 
 log = logging.getLogger("expstream.consumer")
 
 #: ``dead_letter(record, reason)``: keep a bad record somewhere a person can look at it
 DeadLetter = Callable[[Record, str], None]
-
-
-def read_progress(tables: TableStore, group: str) -> Watermark:
-    """How far ``group`` has materialized each partition: the next offset to read."""
-    df = tables.query_df(
-        "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
-        "WHERE consumer_group = {group:String} GROUP BY topic, partition",
-        {"group": group},
-    )
-    return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
 
 
 def folder_dead_letter(folder: Path) -> DeadLetter:

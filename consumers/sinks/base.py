@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from expstream.exceptions import BlobIntegrityError
+from expstream.exceptions import ArtifactPathError, BlobIntegrityError
 
-__all__ = ["ObjectStore", "TableStore", "check_digest", "ddl_statements"]
+__all__ = ["ObjectStore", "TableStore", "check_digest", "ddl_statements", "validate_key"]
 
 
 def ddl_statements() -> list[str]:
@@ -31,6 +31,22 @@ def ddl_statements() -> list[str]:
         text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
         statements.extend(s.strip() for s in text.split(";") if s.strip())
     return statements
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if every adapter can store it, else raise ``ArtifactPathError`` (a ``ValueError``).
+
+    A key is '/'-separated, relative, without empty, '.' or '..' components, backslashes or NUL, so
+    a folder-backed store can map it to a path that never leaves its folder, and all adapters accept
+    exactly the same keys.
+    """
+    if not isinstance(key, str) or not key:
+        raise ArtifactPathError(f"Object key must be a non-empty str, got {key!r}.")
+    if "\0" in key or "\\" in key:
+        raise ArtifactPathError(f"Object key {key!r} contains a NUL or a backslash.")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ArtifactPathError(f"Object key {key!r} must be relative, without empty, '.' or '..' parts.")
+    return key
 
 
 def check_digest(key: str, digest: Any, expected: str | None) -> None:
