@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expstream import rules
 from expstream.exceptions import (
     ChannelDoesNotExist,
     ExperimentNotFound,
@@ -25,7 +26,7 @@ from expstream.exceptions import (
     ProjectNotFound,
 )
 from expstream.query import charts
-from expstream.query.reader import ABORTED_AFTER, Reader
+from expstream.query.reader import Reader
 
 __all__ = ["MAX_TEXT_CHARS", "Browser", "Chart", "Series"]
 
@@ -273,7 +274,7 @@ class Browser:
         row = df.iloc[0]
         state = str(row["state"]) or "running"
         beat = float(row["heartbeat"] or 0.0)
-        if state == "running" and beat > 0 and time.time() - beat > ABORTED_AFTER:  # as Reader derives it
+        if state == "running" and beat > 0 and time.time() - beat > rules.ABORTED_AFTER:  # as Reader derives it
             state = "aborted"
         return {"state": state, "events": int(row["events"]), "last": float(row["last"])}
 

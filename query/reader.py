@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expstream import rules
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sinks.layout import blob_key, read_progress
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
@@ -26,10 +27,6 @@ from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChanne
 __all__ = ["ChannelValue", "Reader"]
 
 _FINISHED = ("succeeded", "failed", "aborted")
-#: a running experiment whose last heartbeat is older than this many seconds reads as aborted
-ABORTED_AFTER = 60.0
-#: clocks of a writer and a reader may differ by this much without a live run reading as aborted
-CLOCK_SKEW_TOLERANCE = 86400.0
 _PREFIX_ORDER = {"channel": 0, "parameter": 1, "property": 2}
 _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 
@@ -89,33 +86,6 @@ def _hardware_order(name: str) -> tuple[str, int, int, int]:
     if base in ("ram", "cpu"):
         return (suffix or "", 0, ("ram", "cpu").index(base), 0)
     return (suffix or "", 1, int(util or mem), 0 if util else 1)
-
-
-def _derive_aborted(df: pd.DataFrame, now: float) -> pd.DataFrame:
-    """Running with heartbeats that stopped → aborted (there is no server to notice a dead process).
-
-    A heartbeat is stale when the table store received none of the run for :data:`ABORTED_AFTER`
-    seconds by its own clock (``liveness.received`` against the store's ``now()``): neither the
-    writer's nor the reader's clock takes part, so a writer minutes behind or ahead stays alive.
-    The writer's own timestamps count only beyond :data:`CLOCK_SKEW_TOLERANCE` (heartbeats a store
-    received late, from a replay or a catch-up long after the process died) and for rows stored
-    before the liveness table existed. The finished time is the writer's last heartbeat plus
-    :data:`ABORTED_AFTER`, on the writer's clock like its other times.
-    """
-    if df.empty:
-        return df
-    beat = pd.to_numeric(df["heartbeat"], errors="coerce")
-    received = pd.to_numeric(df["received"], errors="coerce").fillna(0.0)
-    store_quiet = pd.to_numeric(df["store_now"], errors="coerce") - received
-    writer_quiet = now - beat
-    stale = (received.gt(0) & store_quiet.gt(ABORTED_AFTER)) | writer_quiet.gt(ABORTED_AFTER + CLOCK_SKEW_TOLERANCE)
-    stale |= received.le(0) & writer_quiet.gt(ABORTED_AFTER)
-    dead = (df["state"] == "running") & beat.gt(0) & stale
-    if dead.any():
-        df = df.copy()
-        df.loc[dead, "state"] = "aborted"
-        df.loc[dead, "state_ts"] = beat[dead] + ABORTED_AFTER
-    return df
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -188,7 +158,7 @@ class Reader:
                 "ORDER BY number",
                 **params,
             )
-            .pipe(_derive_aborted, time.time())
+            .pipe(rules.derive_aborted, time.time())
             .drop(columns=["received", "store_now"])
         )
 

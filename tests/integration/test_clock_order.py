@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import expstream
+from expstream import rules
 from expstream.exceptions import FileNotFound
 from expstream.query import reader as reader_module
 
@@ -157,7 +158,7 @@ def test_a_writer_five_minutes_behind_reads_as_running(deployment: str, monkeypa
         proc.kill()
         proc.wait()
         exp.state  # noqa: B018  (a read: the last heartbeats are materialized, received now)
-        monkeypatch.setattr(reader_module, "ABORTED_AFTER", 1.0)
+        monkeypatch.setattr(rules, "ABORTED_AFTER", 1.0)
         time.sleep(3.5)  # more than ABORTED_AFTER by the store's clock, which counts whole seconds
         assert exp.state == "aborted"
     finally:
