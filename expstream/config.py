@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="seconds a local lock is waited for when the caller gives no timeout"
     )
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
+    ui_token: SecretStr | None = Field(
+        default=None, description="access token of `expstream ui`; required to listen beyond loopback"
+    )
 
     # --- distributed mode: unset means the embedded default ----------------------------------
     kafka: str | None = Field(default=None, description="Kafka bootstrap servers, host:port[,host:port]")
@@ -93,6 +96,9 @@ class Settings(BaseSettings):
     kafka_compression: str = Field(default="lz4", description="lz4, gzip or none")
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
+    clickhouse_timeout: float = Field(
+        default=30.0, gt=0, description="seconds one ClickHouse connect or request may take before it fails"
+    )
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
     replay_clickhouse_password: SecretStr | None = Field(

@@ -251,7 +251,8 @@ def create_table_store(kind: str, **options: Any) -> TableStore:
     """The table store ``kind`` (one of ``TABLE_STORES``) built from adapter options.
 
     ``chdb`` takes ``folder`` and optionally ``database``; ``clickhouse`` takes ``url``
-    (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path).
+    (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path) and
+    ``timeout`` (seconds one connect or request may take).
     """
     if kind == "chdb":
         from expstream.consumers.sinks.chdb import ChdbTables
@@ -273,7 +274,9 @@ def stores_from_urls(settings: Settings, clickhouse_url: str, s3_url: str) -> tu
     """A ClickHouse server and an S3 bucket by URL, reached with the CA bundles of the settings."""
     require_distributed_extra()
     return (
-        create_table_store("clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca),
+        create_table_store(
+            "clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca, timeout=settings.clickhouse_timeout
+        ),
         create_object_store("s3", url=s3_url, ca=settings.s3_ca),
     )
 

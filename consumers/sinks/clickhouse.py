@@ -167,6 +167,7 @@ class ClickHouseTables(TableStore):
         secure: bool = False,
         ca: Path | None = None,
         connect_timeout: float = 10.0,
+        timeout: float = 300.0,
         attempts: int = 3,
     ) -> None:
         if not _IDENTIFIER.fullmatch(database):
@@ -178,7 +179,11 @@ class ClickHouseTables(TableStore):
         self.secure = secure
         self.ca = ca
         self._password = password
-        self._connect_timeout = connect_timeout
+        # A server that accepts connections but never answers (stopped, hung, a black-holed port) must
+        # give an error, not a read that hangs: every connect and every request has a deadline, and
+        # ``attempts`` bounds the retries, so one call fails within about attempts x timeout.
+        self._connect_timeout = min(connect_timeout, timeout)
+        self._timeout = timeout
         self._attempts = max(1, attempts)
         self._local = threading.local()
         self._clients: list[Any] = []
@@ -186,7 +191,7 @@ class ClickHouseTables(TableStore):
         self._column_types: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, ca: Path | None = None) -> ClickHouseTables:
+    def from_url(cls, url: str, ca: Path | None = None, timeout: float = 300.0) -> ClickHouseTables:
         """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle)."""
         parsed = parse_clickhouse_url(url)
         return cls(
@@ -197,6 +202,7 @@ class ClickHouseTables(TableStore):
             database=parsed.database,
             secure=parsed.secure,
             ca=ca,
+            timeout=timeout,
         )
 
     def __repr__(self) -> str:
@@ -218,6 +224,8 @@ class ClickHouseTables(TableStore):
             password=self._password,
             database=database,
             connect_timeout=self._connect_timeout,
+            send_receive_timeout=self._timeout,
+            sync_request_timeout=self._timeout,
             settings={"use_numpy": True},
             **tls,
         )
