@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     kafka_compression: str = Field(default="lz4", description="lz4, gzip or none")
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
+    clickhouse_timeout: float = Field(
+        default=30.0, gt=0, description="seconds one ClickHouse connect or request may take before it fails"
+    )
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
     replay_clickhouse_password: SecretStr | None = Field(

@@ -107,7 +107,7 @@ def consumer_runner(settings: Settings) -> Runner:
     if not settings.distributed:
         return embedded_runner(settings)
     _check_distributed(settings)
-    from expstream.consumers.runner import Runner
+    from expstream.consumers.runner import Runner, folder_dead_letter
     from expstream.consumers.sources.kafka import KafkaSource, kafka_dead_letter
 
     tables, objects = server_stores(settings)
@@ -117,7 +117,7 @@ def consumer_runner(settings: Settings) -> Runner:
         tables,
         objects,
         group=settings.consumer_group,
-        dead_letter=kafka_dead_letter(settings),
+        dead_letter=kafka_dead_letter(settings, folder_dead_letter(_home(settings) / "dead-letter")),
         resume_from_tables=False,
         max_records=settings.consumer_batch_messages,
     )
@@ -251,7 +251,8 @@ def create_table_store(kind: str, **options: Any) -> TableStore:
     """The table store ``kind`` (one of ``TABLE_STORES``) built from adapter options.
 
     ``chdb`` takes ``folder`` and optionally ``database``; ``clickhouse`` takes ``url``
-    (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path).
+    (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path) and
+    ``timeout`` (seconds one connect or request may take).
     """
     if kind == "chdb":
         from expstream.consumers.sinks.chdb import ChdbTables
@@ -273,7 +274,9 @@ def stores_from_urls(settings: Settings, clickhouse_url: str, s3_url: str) -> tu
     """A ClickHouse server and an S3 bucket by URL, reached with the CA bundles of the settings."""
     require_distributed_extra()
     return (
-        create_table_store("clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca),
+        create_table_store(
+            "clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca, timeout=settings.clickhouse_timeout
+        ),
         create_object_store("s3", url=s3_url, ca=settings.s3_ca),
     )
 

@@ -28,6 +28,8 @@ __all__ = ["ChannelValue", "Reader"]
 _FINISHED = ("succeeded", "failed", "aborted")
 #: a running experiment whose last heartbeat is older than this many seconds reads as aborted
 ABORTED_AFTER = 60.0
+#: clocks of a writer and a reader may differ by this much without a live run reading as aborted
+CLOCK_SKEW_TOLERANCE = 86400.0
 _PREFIX_ORDER = {"channel": 0, "parameter": 1, "property": 2}
 _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 
@@ -35,6 +37,16 @@ _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 _CURRENT = (
     "SELECT channel, max(generation) FROM channels "
     "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel"
+)
+
+
+# per experiment: the writer's last heartbeat (its clock), when the store received the last one and the
+# store's now() (the store's clock); UNION ALL, not a second JOIN, for ClickHouse 18.16
+_HEARTBEATS = (
+    "SELECT experiment_id, max(hb) AS heartbeat, max(rec) AS received, max(store) AS store_now FROM ("
+    "SELECT experiment_id, ts AS hb, toFloat64(0) AS rec, toFloat64(toUInt32(now())) AS store FROM heartbeats "
+    "UNION ALL SELECT experiment_id, toFloat64(0) AS hb, toFloat64(toUInt32(received)) AS rec, "
+    "toFloat64(toUInt32(now())) AS store FROM liveness) GROUP BY experiment_id"
 )
 
 
@@ -80,11 +92,25 @@ def _hardware_order(name: str) -> tuple[str, int, int, int]:
 
 
 def _derive_aborted(df: pd.DataFrame, now: float) -> pd.DataFrame:
-    """Running with heartbeats that stopped → aborted (there is no server to notice a dead process)."""
+    """Running with heartbeats that stopped → aborted (there is no server to notice a dead process).
+
+    A heartbeat is stale when the table store received none of the run for :data:`ABORTED_AFTER`
+    seconds by its own clock (``liveness.received`` against the store's ``now()``): neither the
+    writer's nor the reader's clock takes part, so a writer minutes behind or ahead stays alive.
+    The writer's own timestamps count only beyond :data:`CLOCK_SKEW_TOLERANCE` (heartbeats a store
+    received late, from a replay or a catch-up long after the process died) and for rows stored
+    before the liveness table existed. The finished time is the writer's last heartbeat plus
+    :data:`ABORTED_AFTER`, on the writer's clock like its other times.
+    """
     if df.empty:
         return df
     beat = pd.to_numeric(df["heartbeat"], errors="coerce")
-    dead = (df["state"] == "running") & beat.gt(0) & (now - beat > ABORTED_AFTER)
+    received = pd.to_numeric(df["received"], errors="coerce").fillna(0.0)
+    store_quiet = pd.to_numeric(df["store_now"], errors="coerce") - received
+    writer_quiet = now - beat
+    stale = (received.gt(0) & store_quiet.gt(ABORTED_AFTER)) | writer_quiet.gt(ABORTED_AFTER + CLOCK_SKEW_TOLERANCE)
+    stale |= received.le(0) & writer_quiet.gt(ABORTED_AFTER)
+    dead = (df["state"] == "running") & beat.gt(0) & stale
     if dead.any():
         df = df.copy()
         df.loc[dead, "state"] = "aborted"
@@ -147,21 +173,24 @@ class Reader:
         An experiment whose ExperimentCreated never arrived (damaged in the log, dead-lettered)
         still shows, from its ExperimentIdentified event, with defaults for what only the lost
         record held (name ``Untitled``, no description, owner or hostname; created at its ts)."""
-        return self._q(
-            # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
-            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
-            "state, state_ts, heartbeat FROM ("
-            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
-            "state, state_ts "
-            "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
-            f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
-            "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
-            "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
-            "LEFT JOIN (SELECT experiment_id, max(ts) AS heartbeat FROM heartbeats GROUP BY experiment_id) AS b "
-            "USING experiment_id "
-            "ORDER BY number",
-            **params,
-        ).pipe(_derive_aborted, time.time())
+        return (
+            self._q(
+                # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
+                "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+                "state, state_ts, heartbeat, received, store_now FROM ("
+                "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+                "state, state_ts "
+                "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
+                f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
+                "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, session_id, seq)) AS state, max(ts) AS state_ts "
+                "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
+                f"LEFT JOIN ({_HEARTBEATS}) AS b USING experiment_id "
+                "ORDER BY number",
+                **params,
+            )
+            .pipe(_derive_aborted, time.time())
+            .drop(columns=["received", "store_now"])
+        )
 
     def project_experiments(self, project: str) -> pd.DataFrame:
         """Every experiment of ``project`` with its state (aborted derived from heartbeats), by number."""
@@ -237,7 +266,8 @@ class Reader:
             df = self._experiments("project = {p:String}", p=project)
             if tags:
                 tagged = self._q(
-                    "SELECT experiment_id FROM (SELECT experiment_id, tag, argMax(added, (ts, seq)) AS added "
+                    "SELECT experiment_id FROM (SELECT experiment_id, tag, "
+                    "argMax(added, (ts, session_id, seq)) AS added "
                     "FROM tags WHERE has({tags:Array(String)}, tag) GROUP BY experiment_id, tag) "
                     "WHERE added = 1 GROUP BY experiment_id HAVING count() = {n:UInt64}",
                     tags=[str(t) for t in dict.fromkeys(tags)],
@@ -313,16 +343,17 @@ class Reader:
             )
             long_parts.append(
                 self._q(
-                    "SELECT experiment_id, concat('property_', key) AS column, argMax(value, (ts, seq)) AS value "
+                    "SELECT experiment_id, concat('property_', key) AS column, "
+                    "argMax(value, (ts, session_id, seq)) AS value "
                     "FROM properties WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, key "
-                    "HAVING argMax(removed, (ts, seq)) = 0",
+                    "HAVING argMax(removed, (ts, session_id, seq)) = 0",
                     ids=wanted,
                 )
             )
             tag_rows = self._q(
                 "SELECT experiment_id, groupArray(tag) AS tags FROM (SELECT experiment_id, tag FROM tags "
                 "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, tag "
-                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag) GROUP BY experiment_id",
+                "HAVING argMax(added, (ts, session_id, seq)) = 1 ORDER BY tag) GROUP BY experiment_id",
                 ids=wanted,
             )
             sizes = self._q(
@@ -368,7 +399,7 @@ class Reader:
         with self.reading():
             df = self._q(
                 "SELECT tag FROM tags WHERE experiment_id = {e:String} GROUP BY tag "
-                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag",
+                "HAVING argMax(added, (ts, session_id, seq)) = 1 ORDER BY tag",
                 e=internal_id,
             )
         return [str(t) for t in df["tag"]]
@@ -376,8 +407,9 @@ class Reader:
     def properties(self, internal_id: str) -> dict[str, str]:
         with self.reading():
             df = self._q(
-                "SELECT key, argMax(value, (ts, seq)) AS value FROM properties WHERE experiment_id = {e:String} "
-                "GROUP BY key HAVING argMax(removed, (ts, seq)) = 0 ORDER BY key",
+                "SELECT key, argMax(value, (ts, session_id, seq)) AS value FROM properties "
+                "WHERE experiment_id = {e:String} "
+                "GROUP BY key HAVING argMax(removed, (ts, session_id, seq)) = 0 ORDER BY key",
                 e=internal_id,
             )
         return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
@@ -479,8 +511,9 @@ class Reader:
         """Current artifact files: path → (sha256, size)."""
         with self.reading():
             df = self._q(
-                "SELECT path, argMax(sha256, (ts, seq)) AS sha256, argMax(size, (ts, seq)) AS size FROM artifacts "
-                "WHERE experiment_id = {e:String} GROUP BY path HAVING argMax(deleted, (ts, seq)) = 0 ORDER BY path",
+                "SELECT path, argMax(sha256, (ts, session_id, seq)) AS sha256, "
+                "argMax(size, (ts, session_id, seq)) AS size FROM artifacts WHERE experiment_id = {e:String} "
+                "GROUP BY path HAVING argMax(deleted, (ts, session_id, seq)) = 0 ORDER BY path",
                 e=internal_id,
             )
         return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
@@ -493,6 +526,13 @@ class Reader:
                 e=internal_id,
             )
         return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
+
+    def last_event_ts(self, internal_id: str) -> float:
+        """The greatest event ``ts`` of an experiment (0 when none): a writer that read it orders after it."""
+        with self.reading():
+            df = self._q("SELECT max(ts) AS last FROM events WHERE experiment_id = {e:String}", e=internal_id)
+        last = df["last"].iloc[0] if not df.empty else 0.0
+        return 0.0 if last is None or pd.isna(last) else float(last)
 
     def blob(self, sha256: str) -> bytes:
         try:

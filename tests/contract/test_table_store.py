@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expstream.consumers.materializer import TABLE_COLUMNS, Runs
+from expstream.consumers.materializer import STORE_COLUMNS, TABLE_COLUMNS, Runs
 from expstream.consumers.sinks.base import TableStore, ddl_statements
-from expstream.exceptions import ConfigurationError, StorageError
+from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.wiring import TABLE_STORES, create_table_store
 
 TRICKY = [
@@ -110,7 +110,7 @@ def test_ensure_schema_is_idempotent_and_keeps_data(tables: TableStore) -> None:
     assert shown == table_names()
     assert kept["value"].tolist() == ["kept"]
     for table, columns in TABLE_COLUMNS.items():
-        assert tuple(column_types(tables, table)) == columns, table
+        assert tuple(column_types(tables, table)) == columns + STORE_COLUMNS.get(table, ()), table
 
 
 # --- inserts ---------------------------------------------------------------------------------------
@@ -118,7 +118,8 @@ def test_ensure_schema_is_idempotent_and_keeps_data(tables: TableStore) -> None:
 
 @pytest.mark.parametrize("table", sorted(table_names()))
 def test_every_table_round_trips_tricky_values(tables: TableStore, table: str) -> None:
-    types = column_types(tables, table)
+    filled = STORE_COLUMNS.get(table, ())
+    types = {c: t for c, t in column_types(tables, table).items() if c not in filled}
     n = len(TRICKY)  # one row per string: distinct keys, so no ReplacingMergeTree merge may drop one
     rows = {c: [sample_value(t, i) for i in range(n)] for c, t in types.items()}
     rows = {c: rows[c] for c in reversed(types)}  # the insert names its columns: any order works
@@ -131,6 +132,10 @@ def test_every_table_round_trips_tricky_values(tables: TableStore, table: str) -
     for column, type_ in types.items():
         assert got[column].tolist() == expected[column].tolist(), column
         assert got[column].dtype == (STR if type_ == "String" else np.dtype(type_.lower())), column
+    for column in filled:  # filled by the store at insert, by its own clock: now
+        stamps = tables.query_df(f"SELECT toUInt32({column}) AS at, toUInt32(now()) AS now FROM {table}")
+        assert len(stamps) == n
+        assert all(0 <= now - at < 600 for at, now in zip(stamps["at"], stamps["now"], strict=True)), column
 
 
 def test_insert_takes_categoricals_and_numpy_columns(tables: TableStore) -> None:
@@ -278,6 +283,17 @@ def test_a_bad_query_is_a_storage_error(tables: TableStore) -> None:
         tables.query_df("SELECT 1 FROM no_such_table")
 
 
+def test_an_insert_refused_for_its_data_is_a_sink_data_error_and_writes_nothing(tables: TableStore) -> None:
+    """What the consumer dead-letters (after narrowing the batch down) instead of retrying forever."""
+    bad = {"experiment_id": ["e1", "e2"], "session_id": ["s", "s"], "host": ["h", "h"], "pid": ["seven", "not a pid"],
+           "ts": [1.0, 2.0]}  # fmt: skip
+    with pytest.raises(SinkDataError):
+        tables.insert("heartbeats", bad)
+    tables.insert("heartbeats", {k: v[:1] for k, v in bad.items()} | {"pid": [7]})
+    rows = tables.query_df("SELECT experiment_id, pid FROM heartbeats FINAL")
+    assert rows["experiment_id"].tolist() == ["e1"] and rows["pid"].tolist() == [7]
+
+
 # --- the server adapter ------------------------------------------------------------------------------
 
 
@@ -307,6 +323,10 @@ def test_clickhouse_unreachable_server_is_a_storage_error_after_retries() -> Non
         store.query_df("SELECT 1")
     assert "t0psecret" not in str(caught.value)
     assert "t0psecret" not in repr(store)
+    store._column_types["heartbeats"] = {"experiment_id": "String", "pid": "UInt32"}  # as if it had been up
+    with pytest.raises(StorageError) as down:
+        store.insert("heartbeats", {"experiment_id": ["e"], "pid": [1]})
+    assert not isinstance(down.value, SinkDataError)  # an outage: retried by the consumer, never dead-lettered
 
 
 def test_clickhouse_url_forms() -> None:
