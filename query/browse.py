@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expstream import rules
 from expstream.exceptions import (
     ChannelDoesNotExist,
     ExperimentNotFound,
@@ -221,7 +220,8 @@ class Browser:
                 e=internal,
             )
             traceback = self._q(
-                "SELECT argMax(traceback, (ts, seq)) AS traceback FROM states WHERE experiment_id = {e:String}",
+                "SELECT argMax(traceback, (ts, session_id, seq)) AS traceback FROM states "
+                "WHERE experiment_id = {e:String}",
                 e=internal,
             )
             details = {
@@ -266,19 +266,15 @@ class Browser:
         of channel generations (a new log or a ``reset_log``: the page reloads to show its charts)."""
         with self.tables.hold():
             internal = self.resolve(project, short_id)
+            # the reader's own liveness rule (store clock, heartbeats), as the leaderboard shows it
+            state = str(self.reader.experiment(internal, short_id, project)["state"])
             df = self._q(
-                "SELECT (SELECT argMax(state, (ts, seq)) FROM states WHERE experiment_id = {e:String}) AS state, "
-                "(SELECT max(ts) FROM heartbeats WHERE experiment_id = {e:String}) AS heartbeat, "
-                "(SELECT uniqExact(namespace, channel, generation) FROM channels WHERE experiment_id = {e:String}) "
-                "AS channels, "
-                "count() AS events, max(ts) AS last FROM events WHERE experiment_id = {e:String}",
+                "SELECT (SELECT uniqExact(namespace, channel, generation) FROM channels "
+                "WHERE experiment_id = {e:String}) AS channels, count() AS events, max(ts) AS last FROM events "
+                "WHERE experiment_id = {e:String}",
                 e=internal,
             )
         row = df.iloc[0]
-        state = str(row["state"]) or "running"
-        beat = float(row["heartbeat"] or 0.0)
-        if state == "running" and beat > 0 and time.time() - beat > rules.ABORTED_AFTER:  # as Reader derives it
-            state = "aborted"
         return {
             "state": state,
             "events": int(row["events"]),
