@@ -67,8 +67,19 @@ class Settings(BaseSettings):
     )
     kafka_partitions: int = Field(default=12, ge=1, description="partitions of topics expstream creates")
     kafka_compression: str = Field(default="lz4", description="lz4, gzip or none")
+    kafka_replication_factor: int | None = Field(
+        default=None, ge=1, description="replicas of each topic expstream creates; unset: min(3, brokers)"
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of the topics expstream creates; unset: replicas - 1"
+    )
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
+        description="ClickHouse cluster (remote_servers) of sharded, replicated tables; unset: one server",
+    )
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
     replay_clickhouse_password: SecretStr | None = Field(
@@ -83,7 +94,7 @@ class Settings(BaseSettings):
         default=64, ge=1, description="messages per consumer batch: smaller is fresher, larger is cheaper"
     )
 
-    @field_validator("project", "kafka")
+    @field_validator("project", "kafka", "clickhouse_cluster", mode="before")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
@@ -94,6 +105,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"EXPSTREAM_CHUNK_BYTES={self.chunk_bytes} does not fit EXPSTREAM_MAX_EVENT_BYTES="
                 f"{self.max_event_bytes} (a chunk event needs {CHUNK_ENVELOPE_BYTES} bytes more than its chunk)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _insync_fits_replicas(self) -> Settings:
+        rf, isr = self.kafka_replication_factor, self.kafka_min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(
+                f"EXPSTREAM_KAFKA_MIN_INSYNC_REPLICAS={isr} is more than EXPSTREAM_KAFKA_REPLICATION_FACTOR={rf}: "
+                "no write could ever be acknowledged"
             )
         return self
 

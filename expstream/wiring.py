@@ -68,7 +68,9 @@ def server_stores(settings: Settings) -> tuple[TableStore, ObjectStore]:
     except ImportError as exc:
         raise ConfigurationError(f"distributed mode needs: pip install 'expstream[distributed]' ({exc})") from exc
     assert settings.clickhouse is not None and settings.s3 is not None
-    tables = ClickHouseTables.from_url(settings.clickhouse.get_secret_value(), ca=settings.clickhouse_ca)
+    tables = ClickHouseTables.from_url(
+        settings.clickhouse.get_secret_value(), ca=settings.clickhouse_ca, cluster=settings.clickhouse_cluster
+    )
     objects = S3ObjectStore.from_url(settings.s3.get_secret_value(), ca=settings.s3_ca)
     return tables, objects
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.consumers.sinks.base import TableStore, cluster_ddl_statements, ddl_statements
 from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
 from expstream.exceptions import ConfigurationError, StorageError
 
@@ -138,8 +138,24 @@ def _insert_column(values: Any, type_: str) -> np.ndarray:
     return _objects(values)
 
 
+#: session settings on a cluster: an insert returns once every shard holds its rows (so progress is never
+#: recorded before the data), subqueries over the tables read each shard's local table (an experiment lives on
+#: one shard, so IN and JOIN by experiment stay exact), and reads and writes go to the same first healthy
+#: replica of each shard (a read sees what the consumers wrote, before the other replica has fetched it)
+CLUSTER_SETTINGS: dict[str, Any] = {
+    "insert_distributed_sync": 1,
+    "distributed_product_mode": "local",
+    "load_balancing": "in_order",
+}
+
+
 class ClickHouseTables(TableStore):
     """The tables of ``deploy/clickhouse`` in one database of a ClickHouse server.
+
+    With ``cluster`` (a cluster of the servers' ``remote_servers``), the sharded layout of
+    ``deploy/clickhouse/cluster`` instead: the same table names are ``Distributed`` tables over replicated
+    local tables, sharded by experiment, and every query and insert goes through them with
+    :data:`CLUSTER_SETTINGS`; the SQL of the query side is unchanged.
 
     One connection per thread (a clickhouse-driver client is not thread-safe); the server handles
     concurrency, so :meth:`hold` stays the no-op of the port.
@@ -157,9 +173,13 @@ class ClickHouseTables(TableStore):
         ca: Path | None = None,
         connect_timeout: float = 10.0,
         attempts: int = 3,
+        cluster: str | None = None,
     ) -> None:
         if not _IDENTIFIER.fullmatch(database):
             raise ConfigurationError(f"ClickHouse database name {database!r} is not a plain identifier")
+        if cluster is not None and not _IDENTIFIER.fullmatch(cluster):
+            raise ConfigurationError(f"ClickHouse cluster name {cluster!r} is not a plain identifier")
+        self.cluster = cluster
         self.host = host
         self.port = port or (_SECURE_PORT if secure else _PLAIN_PORT)
         self.user = user
@@ -175,8 +195,9 @@ class ClickHouseTables(TableStore):
         self._column_types: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, ca: Path | None = None) -> ClickHouseTables:
-        """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle)."""
+    def from_url(cls, url: str, ca: Path | None = None, cluster: str | None = None) -> ClickHouseTables:
+        """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle);
+        ``cluster``: the sharded layout on that ClickHouse cluster."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -194,11 +215,13 @@ class ClickHouseTables(TableStore):
             database=parts.path.strip("/") or "expstream",
             secure=parts.scheme == "clickhouses",
             ca=ca,
+            cluster=cluster,
         )
 
     def __repr__(self) -> str:
         scheme = "clickhouses" if self.secure else "clickhouse"
-        return f"ClickHouseTables('{scheme}://{self.user}@{self.host}:{self.port}/{self.database}')"
+        on = f", cluster={self.cluster!r}" if self.cluster else ""
+        return f"ClickHouseTables('{scheme}://{self.user}@{self.host}:{self.port}/{self.database}'{on})"
 
     # --- connections -----------------------------------------------------------------------
 
@@ -215,7 +238,7 @@ class ClickHouseTables(TableStore):
             password=self._password,
             database=database,
             connect_timeout=self._connect_timeout,
-            settings={"use_numpy": True},
+            settings={"use_numpy": True, **(CLUSTER_SETTINGS if self.cluster else {})},
             **tls,
         )
         with self._lock:
@@ -254,12 +277,17 @@ class ClickHouseTables(TableStore):
     def ensure_schema(self) -> None:
         def create() -> None:
             bootstrap = self._new_client("")  # the user's default database: ours may not exist yet
+            on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
             try:
-                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}")
             finally:
                 self._forget(bootstrap)
             client = self._client()
-            for statement in ddl_statements():
+            if self.cluster:
+                statements = cluster_ddl_statements(self.cluster, self.database)
+            else:
+                statements = ddl_statements()
+            for statement in statements:
                 client.execute(statement)
 
         self._call("schema creation", create)
