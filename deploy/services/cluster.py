@@ -345,9 +345,9 @@ def _kafka_metadata(port: int) -> tuple[list[int], dict[tuple[str, int], int]]:
         take(">b")  # is_internal
         for _ in range(take(">i")[0]):
             _, partition, leader = take(">hii")
-            for _ in range(2):  # replicas, isr
-                pos += 4 * take(">i")[0]
-            pos += 4 * take(">i")[0]  # offline replicas
+            for _ in range(2):  # replicas, isr (offline replicas come in v5)
+                (count,) = take(">i")
+                pos += 4 * count
             leaders[(topic, partition)] = leader
     return brokers, leaders
 
