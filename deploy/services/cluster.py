@@ -533,14 +533,24 @@ def stop(
     with provision._locked(path):
         state = load_state(path)
         everything = not names
-        for name in names or list(reversed(list(state["nodes"]))):  # ClickHouse before ZooKeeper
-            node = state["nodes"].get(name)
-            if node is None:
-                raise ServiceError(f"unknown node {name!r}; known: {node_names()}")
-            if node.get("pid") and provision._running(node):
-                _log(f"stopping {name} (pid {node['pid']})")
-                provision._terminate(node["pid"])
-            node.update(pid=None, kept=True)
+        unknown = sorted(set(names or ()) - set(state["nodes"]))
+        if unknown:
+            raise ServiceError(f"unknown node(s) {unknown}; known: {node_names()}")
+        chosen = [n for n in node_names() if n in state["nodes"] and (not names or n in names)]
+        # ClickHouse, then Kafka, then ZooKeeper; the nodes of a kind together: a broker shutting down alone
+        # after its peers would wait for a controller quorum that is gone
+        for kind in ("clickhouse", "kafka", "zookeeper"):
+            group = [state["nodes"][n] for n in chosen if n.startswith(kind)]
+            running = [node for node in group if node.get("pid") and provision._running(node)]
+            if running:
+                _log(f"stopping {', '.join(n for n in chosen if n.startswith(kind))}")
+            for node in running:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(node["pid"], signal.SIGTERM)
+            for node in running:
+                provision._terminate(node["pid"])  # waits for the SIGTERM above; SIGKILL after 30 s
+            for node in group:
+                node.update(pid=None, kept=True)
         if everything and not keep_data:
             for node in state["nodes"].values():
                 shutil.rmtree(node["data_dir"], ignore_errors=True)
@@ -571,7 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "kill":
             kill(args.nodes, args.state)
         else:
-            for name, node in load_state(args.state)["nodes"].items():
+            nodes = load_state(args.state)["nodes"]
+            for name in (n for n in node_names() if n in nodes):
+                node = nodes[name]
                 running = "running" if node.get("pid") and provision._running(node) else "stopped"
                 print(f"{name}: {running} pid={node.get('pid')} port={node['port']} data={node['data_dir']}")
     except ServiceError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from expstream.config import Settings
-from tests.conftest import _installation, with_path
+from tests.conftest import _installation
 
 
 def cluster_module() -> ModuleType:
@@ -57,11 +56,6 @@ def on_cluster(
     """A fresh installation on the cluster (own topics, group, database) with the shared S3 for objects."""
     env = dict(real_cluster["env"]) | {k: v for k, v in services["env"].items() if k.startswith("EXPSTREAM_S3")}
     yield from _installation(env, tmp_path, monkeypatch)
-
-
-def single_server_url(services: dict) -> str:
-    """A fresh database on the single ClickHouse server of the ``services`` fixture."""
-    return with_path(services["env"]["EXPSTREAM_CLICKHOUSE"], f"db_ref_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -18,10 +19,15 @@ from expstream.consumers.replay import replay, source_from_start
 from expstream.consumers.sinks.clickhouse import ClickHouseTables
 from expstream.consumers.sinks.s3 import S3ObjectStore
 from expstream.query.reader import Reader
-from tests.cluster.conftest import single_server_url
+from tests.conftest import with_path
 
 POINTS = 1500
 TABLES = ("experiments", "points_numeric", "points_text", "tags", "events", "consumer_progress")
+
+
+def single_server_url(services: dict) -> str:
+    """A fresh database on the single ClickHouse server of the ``services`` fixture."""
+    return with_path(services["env"]["EXPSTREAM_CLICKHOUSE"], f"db_ref_{uuid.uuid4().hex[:10]}")
 
 
 def log_experiment(i: int) -> expstream.Experiment:
