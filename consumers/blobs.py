@@ -25,9 +25,10 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from expstream.consumers.sinks.base import ObjectStore
+from expstream.consumers.sinks.layout import blob_key, part_prefix
 from expstream.exceptions import BlobIntegrityError
 
-__all__ = ["MAX_CHAINS", "SHA256", "Refusal", "blob_key", "part_key", "part_prefix", "write_chunks"]
+__all__ = ["MAX_CHAINS", "SHA256", "Refusal", "part_key", "write_chunks"]
 
 log = logging.getLogger("expstream.consumer")
 
@@ -38,19 +39,15 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class Refusal(NamedTuple):
-    """The last chunk of a blob whose parts do not hash to its digest, and why it was refused."""
+    """The last chunk of a blob whose parts do not hash to its digest, and why it was refused.
+
+    ``data_sha256`` is the digest of that chunk's own bytes: a crafted last chunk and the genuine one
+    share blob digest and offset, and only their bytes tell which record was refused."""
 
     sha256: str
     offset: int
     reason: str
-
-
-def blob_key(sha256: str) -> str:
-    return f"blobs/{sha256}"
-
-
-def part_prefix(sha256: str) -> str:
-    return f"parts/{sha256}/"
+    data_sha256: str
 
 
 def part_key(sha256: str, offset: int, data: bytes) -> str:
@@ -77,7 +74,7 @@ def write_chunks(objects: ObjectStore, chunks: Sequence[tuple[str, int, int, byt
         reason = _compose(objects, sha256, size)
         if reason is not None:
             log.warning("Blob %s refused: %s", sha256, reason)
-            refused.append(Refusal(sha256, offset, reason))
+            refused.append(Refusal(sha256, offset, reason, hashlib.sha256(data).hexdigest()))
     return refused
 
 

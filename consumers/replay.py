@@ -8,20 +8,18 @@ like the original. Export writes one experiment's events to an Avro container fi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import fastavro
 
-from expstream.config import Settings
 from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sources.base import Record, Source
 from expstream.producer.transports.base import Watermark
 
-__all__ = ["EXPORT_SCHEMA", "export_experiment", "read_export", "replay", "source_from_start"]
+__all__ = ["EXPORT_SCHEMA", "export_experiment", "read_export", "replay"]
 
 #: one exported message: the topic and key it travelled with and its single-object encoded bytes
 EXPORT_SCHEMA = fastavro.parse_schema(
@@ -37,24 +35,6 @@ EXPORT_SCHEMA = fastavro.parse_schema(
         ],
     }
 )
-
-
-def source_from_start(settings: Settings) -> Source:
-    """Every partition of the event stream from its first event (nothing is committed)."""
-    if settings.distributed:
-        from expstream.consumers.sources.kafka import KafkaSource
-
-        return KafkaSource(settings, group=None)
-    from expstream.consumers.sources.local_log import LocalLogSource
-    from expstream.producer.transports.local_log import LocalLog
-
-    home = settings.home.expanduser().absolute()
-    log = LocalLog(home / "log", settings.log_partitions, settings.segment_bytes)
-    group = f"replay-{uuid.uuid4().hex[:12]}"
-    positions = home / "positions" / "replays"
-    source = LocalLogSource(log, group=group, positions_dir=positions)
-    source.seek({tp: 0 for tp in source.end_offsets()})
-    return source
 
 
 def replay(

@@ -8,6 +8,7 @@ go to a dead letter and never block their partition.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -15,29 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from expstream import schemas
-from expstream.consumers.blobs import blob_key, part_prefix, write_chunks
+from expstream.consumers.blobs import Refusal, write_chunks
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
+from expstream.consumers.sinks.layout import read_progress
 from expstream.consumers.sources.base import Record, Source
 from expstream.exceptions import EventDecodeError, ExpstreamIOError
 from expstream.producer.transports.base import Watermark
 
-__all__ = ["DeadLetter", "Runner", "blob_key", "part_prefix", "read_progress"]
+__all__ = ["DeadLetter", "Runner", "folder_dead_letter"]
 
 log = logging.getLogger("expstream.consumer")
 
 #: ``dead_letter(record, reason)``: keep a bad record somewhere a person can look at it
 DeadLetter = Callable[[Record, str], None]
-
-
-def read_progress(tables: TableStore, group: str) -> Watermark:
-    """How far ``group`` has materialized each partition: the next offset to read."""
-    df = tables.query_df(
-        "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
-        "WHERE consumer_group = {group:String} GROUP BY topic, partition",
-        {"group": group},
-    )
-    return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
 
 
 def folder_dead_letter(folder: Path) -> DeadLetter:
@@ -200,18 +192,22 @@ class Runner:
         """Content-addressed, verified writes (:mod:`expstream.consumers.blobs`); a blob whose chunks
         do not hash to its digest is refused and its last chunk dead-lettered with the reason."""
         for refusal in write_chunks(self.objects, batch.chunks):
-            record = _chunk_record(records, refusal.sha256, refusal.offset)
+            record = _chunk_record(records, refusal)
             if record is not None:
                 self._reject(record, f"ArtifactChunk refused: {refusal.reason}")
 
 
-def _chunk_record(records: list[Record], sha256: str, offset: int) -> Record | None:
-    """The record of the blob chunk ``(sha256, offset)`` (decoded again: refusals are rare)."""
+def _chunk_record(records: list[Record], refusal: Refusal) -> Record | None:
+    """The record of the refused blob chunk: its blob, offset and bytes (decoded again: refusals are rare)."""
     for record in reversed(records):
         try:
             kind, event = schemas.decode(record.value)
         except (EventDecodeError, KeyError, TypeError, ValueError):
             continue
-        if kind == "ArtifactChunk" and event["sha256"] == sha256 and event["offset"] == offset:
+        if (
+            kind == "ArtifactChunk"
+            and (event["sha256"], event["offset"]) == (refusal.sha256, refusal.offset)
+            and hashlib.sha256(event["data"]).hexdigest() == refusal.data_sha256
+        ):
             return record
     return None

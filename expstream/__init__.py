@@ -87,12 +87,11 @@ _backends: dict[Settings, StreamBackend] = {}
 
 
 def _default_backend(api_token: str | None, proxies: Any) -> Backend:
-    name = os.environ.get(envs.BACKEND)
-    if name == "offline":
-        return OfflineBackend()
-    if name:
-        raise InvalidNeptuneBackend(name)
     settings = load_settings()
+    if settings.backend == "offline":
+        return OfflineBackend(selected_by=f"{envs.BACKEND}=offline")
+    if settings.backend:
+        raise InvalidNeptuneBackend(settings.backend)
     backend = _backends.get(settings)
     if backend is None:
         backend = _backends[settings] = HostedNeptuneBackend(api_token, proxies, settings=settings)

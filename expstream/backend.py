@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -21,24 +20,29 @@ from expstream.producer.transports.base import Transport, Watermark
 from expstream.producer.writer import Writer
 
 if TYPE_CHECKING:
-    from expstream.projects import Project
     from expstream.query.reader import Reader
 
 __all__ = ["Backend", "HostedNeptuneBackend", "NoopObject", "OfflineBackend", "StreamBackend"]
 
 log = logging.getLogger("expstream")
 
-_PROJECT_NAMESPACE = uuid.UUID("5b0f7c1e-7d1e-4c55-9a58-3f1f3c2d8e01")
-
 
 class Backend(ABC):
-    """The legacy backend interface: everything a Session needs."""
+    """The legacy backend interface: what a ``Session`` stands on.
+
+    A :class:`StreamBackend` is the services below the front door; the ``Session`` above it makes
+    its ``Project`` objects (this module knows nothing of them). Other backends (offline mode, a
+    legacy custom one) answer ``get_project`` themselves.
+    """
+
+    def get_project(self, namespace: str, name: str) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no projects of its own: "
+            f"use Session(backend=...).get_project('{namespace}/{name}')"
+        )
 
     @abstractmethod
-    def get_project(self, namespace: str, name: str) -> Any: ...
-
-    def list_projects(self, namespace: str) -> list[str]:
-        return []
+    def list_projects(self, namespace: str) -> list[str]: ...
 
 
 #: ``materialize(watermark, timeout)``: make everything up to ``watermark`` visible to queries.
@@ -100,12 +104,6 @@ class StreamBackend(Backend):
 
     def materialize(self, watermark: Watermark, timeout: float | None = None) -> None:
         self._materializer(watermark, timeout)
-
-    def get_project(self, namespace: str, name: str) -> Project:
-        from expstream.projects import Project
-
-        full = f"{namespace}/{name}"
-        return Project(self, str(uuid.uuid5(_PROJECT_NAMESPACE, full)), namespace, name)
 
     def list_projects(self, namespace: str) -> list[str]:
         return [p for p in self.read().projects() if p.split("/", 1)[0] == namespace]
@@ -179,9 +177,15 @@ _EMPTY_GETTERS: dict[str, Callable[..., Any]] = {
 class OfflineBackend(Backend):
     """Legacy offline mode: nothing is recorded, every call succeeds (docs/legacy-behaviour.md#offline-mode)."""
 
-    def __init__(self) -> None:
-        log.warning("expstream is running in offline mode (NEPTUNE_BACKEND=offline).")
+    def __init__(self, *, selected_by: str = "OfflineBackend()") -> None:
+        # The warning names what chose offline mode: a script that passes ``OfflineBackend()`` itself
+        # (pytorch-ignite's ``offline_mode=True``) has no NEPTUNE_BACKEND to unset.
+        self.selected_by = selected_by
+        log.warning("expstream is running in offline mode (selected by %s).", selected_by)
         log.warning("Nothing will be recorded: experiments, logs and artifacts are all discarded.")
 
     def get_project(self, namespace: str, name: str) -> NoopObject:
         return NoopObject()
+
+    def list_projects(self, namespace: str) -> list[str]:
+        return []

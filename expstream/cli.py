@@ -82,8 +82,8 @@ def replay(
     from tqdm import tqdm
 
     from expstream.consumers.replay import replay as run_replay
-    from expstream.consumers.replay import source_from_start
     from expstream.exceptions import ConfigurationError
+    from expstream.wiring import replay_source
 
     settings = load_settings()
     try:
@@ -92,7 +92,7 @@ def replay(
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
-    source = source_from_start(settings)
+    source = replay_source(settings)
     group = settings.consumer_group if settings.distributed else "embedded"
     with tqdm(desc="replay", unit="" if settings.distributed else "B", unit_scale=True) as bar:
 
@@ -119,16 +119,12 @@ def _replay_target(
 
     from expstream.credentials import refuse_secret_in_url, with_secret
     from expstream.exceptions import ConfigurationError
+    from expstream.wiring import embedded_stores, stores_from_urls
 
     if into:
         if clickhouse_url or s3_url:
             raise ConfigurationError("give --into DIR (embedded) or --clickhouse and --s3 (cluster), not both")
-        from expstream.consumers.sinks.chdb import ChdbTables
-        from expstream.consumers.sinks.localfs import LocalFolderStore
-
-        return ChdbTables(Path(into) / "chdb"), LocalFolderStore(Path(into) / "objects")
-    from expstream.consumers.sinks.clickhouse import ClickHouseTables
-    from expstream.consumers.sinks.s3 import S3ObjectStore
+        return embedded_stores(Path(into))
 
     if clickhouse_url and s3_url:
         how = "with --clickhouse-password-file FILE or EXPSTREAM_REPLAY_CLICKHOUSE_PASSWORD"
@@ -147,10 +143,7 @@ def _replay_target(
         )
     # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA, and in the
     # layout of EXPSTREAM_CLICKHOUSE_CLUSTER
-    return (
-        ClickHouseTables.from_url(clickhouse_url, ca=settings.clickhouse_ca, cluster=settings.clickhouse_cluster),
-        S3ObjectStore.from_url(s3_url, ca=settings.s3_ca),
-    )
+    return stores_from_urls(settings, clickhouse_url, s3_url)
 
 
 def _secret(path: str | None, option: str, from_env: SecretStr | None) -> str | None:
@@ -170,14 +163,14 @@ def _secret(path: str | None, option: str, from_env: SecretStr | None) -> str | 
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Avro file to write.")
 def export(experiment: str, project: str, output: str) -> None:
     """Write one EXPERIMENT's event stream (by short id, e.g. SAN-3) to an Avro file."""
-    from expstream.consumers.replay import export_experiment, source_from_start
-    from expstream.wiring import open_reader
+    from expstream.consumers.replay import export_experiment
+    from expstream.wiring import open_reader, replay_source
 
     settings = load_settings()
     found = dict(open_reader(settings).find_experiments(project, ids=[experiment], now=0.0))
     if experiment not in found:
         raise click.ClickException(f"no experiment {experiment} in {project}")
-    source = source_from_start(settings)
+    source = replay_source(settings)
     with open(output, "wb") as out:
         count = export_experiment(source, found[experiment], out)
     source.close()

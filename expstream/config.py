@@ -7,15 +7,15 @@ components. Nothing else in expstream reads ``os.environ`` for its own settings.
 from __future__ import annotations
 
 import getpass
-import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from expstream.exceptions import ConfigurationError
+from expstream.service_urls import parse_clickhouse_url, parse_s3_url
 
-__all__ = ["CHUNK_ENVELOPE_BYTES", "Settings", "load_settings"]
+__all__ = ["CHUNK_ENVELOPE_BYTES", "Settings", "env_name", "load_settings"]
 
 #: bytes an artifact chunk event needs besides the chunk (header, hash, path fields)
 CHUNK_ENVELOPE_BYTES = 16 << 10
@@ -31,10 +31,34 @@ def _default_owner() -> str:
 class Settings(BaseSettings):
     """What a process needs to know to log and to read. Unset services mean the embedded default."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPSTREAM_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EXPSTREAM_", frozen=True, extra="ignore", populate_by_name=True)
 
     home: Path = Field(default=Path(".expstream"), description="folder of the embedded default")
-    project: str | None = Field(default=None, description="project used when init() gets none")
+    project: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EXPSTREAM_PROJECT", "NEPTUNE_PROJECT"),
+        description="project used when init() gets none",
+    )
+    run_id: str | None = Field(default=None, description="attach this process to the experiment of this run id")
+    # --- the legacy client's variables (docs/legacy-behaviour.md) --------------------------------
+    backend: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NEPTUNE_BACKEND"),
+        description="'offline' selects the legacy no-op backend",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NEPTUNE_API_TOKEN"), description="accepted, ignored"
+    )
+    notebook_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NEPTUNE_NOTEBOOK_ID"),
+        description="recorded on new experiments",
+    )
+    notebook_path: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NEPTUNE_NOTEBOOK_PATH"),
+        description="recorded on new experiments",
+    )
     owner: str = Field(default_factory=_default_owner, description="owner recorded on new experiments")
     flush_interval: float = Field(default=0.2, gt=0, description="seconds between background flushes")
     batch_points: int = Field(default=10_000, ge=1, description="points per message at most")
@@ -94,10 +118,27 @@ class Settings(BaseSettings):
         default=64, ge=1, description="messages per consumer batch: smaller is fresher, larger is cheaper"
     )
 
-    @field_validator("project", "kafka", "clickhouse_cluster", mode="before")
+    @field_validator("project", "kafka", "run_id", "backend", "notebook_id", "notebook_path")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("clickhouse_cluster", mode="before")
+    @classmethod
+    def _no_cluster_when_empty(cls, value: str | None) -> str | None:
+        return value or None  # before the name's pattern is checked: empty means one server
+
+    @field_validator("clickhouse", "s3")
+    @classmethod
+    def _url_parses(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """A service URL that cannot work fails when the settings load (the message repeats no secret)."""
+        if value is not None and value.get_secret_value():
+            parse = parse_clickhouse_url if info.field_name == "clickhouse" else parse_s3_url
+            try:
+                parse(value.get_secret_value())
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _chunks_fit_events(self) -> Settings:
@@ -124,20 +165,29 @@ class Settings(BaseSettings):
         return bool(self.kafka or self.clickhouse or self.s3)
 
 
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (the legacy name where it has one)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1])
+    return f"EXPSTREAM_{field.upper()}"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment; ``NEPTUNE_PROJECT`` is honoured as the legacy client did."""
+    """Settings from the environment (``EXPSTREAM_*`` first, then the legacy ``NEPTUNE_*`` names)."""
     values = {k: v for k, v in overrides.items() if v is not None}
-    if "project" not in values and not os.environ.get("EXPSTREAM_PROJECT"):
-        legacy = os.environ.get("NEPTUNE_PROJECT")
-        if legacy:
-            values["project"] = legacy
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"EXPSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            if err["loc"]
-            else str(err["msg"]).removeprefix("Value error, ")
+            (f"{_variable(err['loc'])}: " if err["loc"] else "") + str(err["msg"]).removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigurationError(f"invalid expstream settings: {problems}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = "_".join(str(p) for p in loc)
+    if name in Settings.model_fields:
+        return env_name(name)
+    return name if name.upper().startswith(("EXPSTREAM_", "NEPTUNE_")) else f"EXPSTREAM_{name.upper()}"

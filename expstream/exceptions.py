@@ -21,6 +21,7 @@ Legacy names are kept because client code catches them (``neptune.exceptions.*``
     ├── NeptuneLibraryNotInstalledException
     ├── ArtifactPathError (also ValueError)
     ├── ConfigurationError (also ValueError)
+    ├── NeptunePackageConflict (also ImportError)  expstream-neptune beside another ``neptune``
     ├── ExpstreamIOError
     │   ├── TransportError      the event log / Kafka failed
     │   ├── StorageError        ClickHouse / chdb / object store failed
@@ -43,7 +44,85 @@ Legacy names are kept because client code catches them (``neptune.exceptions.*``
 
 from __future__ import annotations
 
+import os
+import platform
 from typing import Any
+
+__all__ = [
+    "EMPTY_STYLES",
+    "STYLES",
+    "UNIX_STYLES",
+    "ArtifactPathError",
+    "BlobIntegrityError",
+    "ChannelAlreadyExists",
+    "ChannelDoesNotExist",
+    "ChannelNotFound",
+    "ChannelsValuesSendBatchError",
+    "ConfigurationError",
+    "ConnectionLost",
+    "DurabilityError",
+    "EventDecodeError",
+    "EventTooLarge",
+    "ExperimentAlreadyFinished",
+    "ExperimentLimitReached",
+    "ExperimentNotFound",
+    "ExperimentNumbersExhausted",
+    "ExperimentValidationError",
+    "ExpstreamIOError",
+    "ExpstreamTimeoutError",
+    "FileNotFound",
+    "Forbidden",
+    "InvalidApiKey",
+    "InvalidChannelValue",
+    "InvalidChannelX",
+    "InvalidNeptuneBackend",
+    "InvalidNotebookPath",
+    "LocalStateError",
+    "LockTimeout",
+    "NamespaceNotFound",
+    "NeptuneApiException",
+    "NeptuneException",
+    "NeptuneIncorrectProjectQualifiedNameException",
+    "NeptuneLibraryNotInstalledException",
+    "NeptuneMissingApiTokenException",
+    "NeptuneMissingProjectQualifiedNameException",
+    "NeptuneNoExperimentContextException",
+    "NeptunePackageConflict",
+    "NeptuneUninitializedException",
+    "NoChannelValue",
+    "NotADirectory",
+    "NotAFile",
+    "NotebookNotFound",
+    "PathInProjectNotFound",
+    "ProjectNotFound",
+    "SSLError",
+    "ServerError",
+    "StorageError",
+    "StorageLimitReached",
+    "TransportError",
+    "Unauthorized",
+]
+
+#: Terminal styles by name, as the legacy client exported them: neptune-contrib formats its own
+#: messages with ``STYLES`` (``from neptune.exceptions import NeptuneException, STYLES``) and cannot
+#: be imported without it. ANSI codes on terminals that take them, empty strings elsewhere.
+UNIX_STYLES: dict[str, str] = {
+    "h1": "\033[95m",
+    "h2": "\033[94m",
+    "blue": "\033[94m",
+    "python": "\033[96m",
+    "bash": "\033[95m",
+    "warning": "\033[93m",
+    "correct": "\033[92m",
+    "fail": "\033[91m",
+    "bold": "\033[1m",
+    "underline": "\033[4m",
+    "end": "\033[0m",
+}
+EMPTY_STYLES: dict[str, str] = dict.fromkeys(UNIX_STYLES, "")
+STYLES: dict[str, str] = (
+    UNIX_STYLES if platform.system() in ("Linux", "Darwin") and "NO_COLOR" not in os.environ else EMPTY_STYLES
+)
 
 
 class NeptuneException(Exception):
@@ -139,6 +218,12 @@ class ArtifactPathError(NeptuneException, ValueError):
 
 class BlobIntegrityError(NeptuneException, ValueError):
     """Bytes that do not hash to the sha256 they are stored under; nothing was written under it."""
+
+
+class NeptunePackageConflict(NeptuneException, ImportError):
+    """``import neptune`` found expstream's alias package and another distribution's ``neptune`` in one
+    environment: one has overwritten the other's files, so neither can be trusted (an ``ImportError`` too,
+    so integrations that probe for neptune see it as unavailable)."""
 
 
 class ConfigurationError(NeptuneException, ValueError):

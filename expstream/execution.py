@@ -15,28 +15,46 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from expstream.producer.capture import LoggerMirror, StreamCapture
 from expstream.producer.channels import NUMERIC, TEXT
+from expstream.producer.stream import ExperimentStream
 
-if TYPE_CHECKING:
-    from expstream.experiments import Experiment
-
-__all__ = ["start_execution_context"]
+__all__ = ["ExecutionOptions", "start_execution_context"]
 
 log = logging.getLogger("expstream")
 
 Undo = Callable[[], None]
+#: ``stop(traceback_text)``: finish the experiment, failed when a traceback is given
+Stop = Callable[["str | None"], None]
+#: ``abort(reason)``: finish the experiment as aborted
+Abort = Callable[[str], None]
 
 
-def _excepthook(experiment: Experiment) -> Undo:
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """What ``create_experiment`` was asked to run around the user's code."""
+
+    logger: logging.Logger | None = None
+    upload_stdout: bool = True
+    upload_stderr: bool = True
+    send_hardware_metrics: bool = True
+    run_monitoring_thread: bool = True
+    handle_uncaught_exceptions: bool = True
+    abort_callback: Callable[[], Any] | None = None
+    #: keeps an attached process's monitoring and output logs apart (``_rank1``); empty for the creator
+    suffix: str = ""
+
+
+def _excepthook(stop: Stop) -> Undo:
     previous = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         try:
-            experiment.stop("".join(traceback.format_exception(exc_type, exc, tb)))
+            stop("".join(traceback.format_exception(exc_type, exc, tb)))
         finally:
             previous(exc_type, exc, tb)
 
@@ -49,7 +67,7 @@ def _excepthook(experiment: Experiment) -> Undo:
     return undo
 
 
-def _sigterm(experiment: Experiment, abort_callback: Callable[[], Any] | None) -> Undo | None:
+def _sigterm(abort: Abort, abort_callback: Callable[[], Any] | None) -> Undo | None:
     if threading.current_thread() is not threading.main_thread():
         return None
     previous = signal.getsignal(signal.SIGTERM)
@@ -62,7 +80,7 @@ def _sigterm(experiment: Experiment, abort_callback: Callable[[], Any] | None) -
                 abort_callback()
             except Exception:
                 log.exception("expstream: abort_callback failed")
-        experiment._finish("aborted", "terminated by SIGTERM")
+        abort("terminated by SIGTERM")
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise SystemExit(128 + signum)
 
@@ -76,41 +94,33 @@ def _sigterm(experiment: Experiment, abort_callback: Callable[[], Any] | None) -
 
 
 def start_execution_context(
-    experiment: Experiment,
-    *,
-    logger: logging.Logger | None,
-    upload_stdout: bool,
-    upload_stderr: bool,
-    send_hardware_metrics: bool,
-    run_monitoring_thread: bool,
-    handle_uncaught_exceptions: bool,
-    abort_callback: Callable[[], Any] | None,
-    suffix: str = "",
+    stream: ExperimentStream, options: ExecutionOptions, *, stop: Stop, abort: Abort
 ) -> list[Undo]:
-    stream = experiment._writable()
+    """Start every part ``options`` asks for around ``stream``; returns the undo steps, in start order."""
     origin = time.time()
     undo: list[Undo] = []
+    suffix = options.suffix
 
     def text_sink(name: str) -> Callable[[float, str, float], None]:
         return lambda x, line, ts: stream.append_system(name + suffix, TEXT, x, line, ts)
 
-    if handle_uncaught_exceptions:
-        undo.append(_excepthook(experiment))
-    if logger is not None:
-        mirror = LoggerMirror(logger, text_sink("logger"), origin)
+    if options.handle_uncaught_exceptions:
+        undo.append(_excepthook(stop))
+    if options.logger is not None:
+        mirror = LoggerMirror(options.logger, text_sink("logger"), origin)
         mirror.start()
         undo.append(mirror.stop)
     in_notebook = hasattr(builtins, "get_ipython")
-    for which, wanted in (("stdout", upload_stdout), ("stderr", upload_stderr)):
+    for which, wanted in (("stdout", options.upload_stdout), ("stderr", options.upload_stderr)):
         if wanted and not in_notebook:
             capture = StreamCapture(which, text_sink(which), origin)
             capture.start()
             undo.append(capture.stop)
-    stream.heartbeats = run_monitoring_thread
-    sigterm = _sigterm(experiment, abort_callback)
+    stream.heartbeats = options.run_monitoring_thread
+    sigterm = _sigterm(abort, options.abort_callback)
     if sigterm is not None:
         undo.append(sigterm)
-    if send_hardware_metrics:
+    if options.send_hardware_metrics:
         try:
             from expstream.producer.monitoring import HardwareMonitor
 

@@ -7,9 +7,9 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from expstream.exceptions import (
     ChannelDoesNotExist,
@@ -18,6 +18,8 @@ from expstream.exceptions import (
     ExpstreamIOError,
     FileNotFound,
 )
+from expstream.execution import ExecutionOptions, Undo, start_execution_context
+from expstream.paths import clean_artifact_path, clean_source_path
 from expstream.producer import blobs, uploads
 from expstream.producer.channels import IMAGE, check_text, resolve_x, text_bytes, to_timestamp, utf8_problem
 from expstream.producer.stream import ExperimentStream
@@ -27,9 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from expstream.backend import StreamBackend
-    from expstream.projects import Project
 
-__all__ = ["Experiment", "split_tags", "validate_tags"]
+__all__ = ["Experiment", "ProjectRef", "split_tags", "started_experiment", "validate_tags"]
 
 log = logging.getLogger("expstream")
 
@@ -90,15 +91,50 @@ def validate_tags(tags: Iterable[Any]) -> list[str]:
     return valid
 
 
+class ProjectRef(Protocol):
+    """What an experiment needs of its project: the name it reads under (and an identity for ``==``)."""
+
+    @property
+    def full_id(self) -> str: ...
+
+
+def started_experiment(
+    backend: StreamBackend,
+    project: ProjectRef,
+    short_id: str,
+    internal_id: str,
+    *,
+    stream: ExperimentStream,
+    local: dict[str, Any],
+    attached: bool,
+    context: ExecutionOptions,
+    on_finish: Callable[[Experiment], None],
+) -> Experiment:
+    """An experiment this process just created (or attached to), running its execution context.
+
+    The creating project hands over what it knows (``local``: name, tags, properties, artifacts; the
+    ``stream`` it announced the experiment on), whether this process only ``attached`` to it, and
+    ``on_finish``, told once the experiment ends (it is no longer the current one).
+    """
+    experiment = Experiment(backend, project, short_id, internal_id)
+    experiment._stream = stream
+    experiment._local = local
+    experiment._attached = attached
+    experiment._on_finish = on_finish
+    experiment._teardown = start_execution_context(stream, context, stop=experiment.stop, abort=experiment._abort)
+    return experiment
+
+
 class Experiment:
     """A run: log metrics, text, images and artifacts into it, read them back as DataFrames.
 
-    Users never construct it: ``Project.create_experiment`` and ``Project.get_experiments`` do.
+    Users never construct it: ``Project.create_experiment`` (through :func:`started_experiment`) and
+    ``Project.get_experiments`` do. The constructor keeps the legacy signature.
     """
 
     IMAGE_SIZE_LIMIT_MB = 15
 
-    def __init__(self, backend: StreamBackend, project: Project, _id: str, internal_id: str) -> None:
+    def __init__(self, backend: StreamBackend, project: ProjectRef, _id: str, internal_id: str) -> None:
         self._backend = backend
         self._project = project
         self._id = _id
@@ -108,9 +144,10 @@ class Experiment:
         # what this object knows without asking the query side (it created the experiment)
         self._local: dict[str, Any] | None = None
         self._finished_state: str | None = None
-        self._teardown: list[Any] = []
         #: attached to an experiment another process created (same run id): stop() does not finish it
         self._attached = False
+        self._on_finish: Callable[[Experiment], None] | None = None
+        self._teardown: list[Undo] = []
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -396,11 +433,15 @@ class Experiment:
         """Mark the experiment succeeded (or failed, with ``exc_tb``) after flushing its points."""
         self._finish("succeeded" if exc_tb is None else "failed", None if exc_tb is None else str(exc_tb))
 
+    def _abort(self, reason: str) -> None:
+        self._finish("aborted", reason)
+
     def _finish(self, state: str, traceback_text: str | None) -> None:
         try:
             self._finish_stream(state, traceback_text)
         finally:  # whatever happened, this experiment is no longer current (the exit hook ends)
-            self._project._forget(self)
+            if self._on_finish is not None:
+                self._on_finish(self)
 
     def _finish_stream(self, state: str, traceback_text: str | None) -> None:
         with self._lock:
@@ -489,15 +530,19 @@ class Experiment:
             raise FileNotFound(path)
         sha256, _ = entries[key]
         data = reader.blob(sha256)
-        (target_dir / key.rsplit("/", 1)[-1]).write_bytes(data)
+        archives.write_into(target_dir, key.rsplit("/", 1)[-1], lambda f: f.write(data))
 
     def download_artifacts(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the artifacts as a ZIP archive."""
-        self._download_zip(self._backend.read().artifacts(self._internal_id), path, destination_dir, "output.zip")
+        files = archives.safe_entries(
+            self._backend.read().artifacts(self._internal_id), clean_artifact_path, "artifact"
+        )
+        self._download_zip(files, path, destination_dir, "output.zip")
 
     def download_sources(self, path: str | None = None, destination_dir: str | None = None) -> None:
         """Save a directory (or file, or everything) of the uploaded sources as a ZIP archive."""
-        self._download_zip(self._backend.read().sources(self._internal_id), path, destination_dir, "source.zip")
+        files = archives.safe_entries(self._backend.read().sources(self._internal_id), clean_source_path, "source")
+        self._download_zip(files, path, destination_dir, "source.zip")
 
     def _download_zip(
         self, files: dict[str, tuple[str, int]], path: str | None, destination_dir: str | None, default: str

@@ -15,12 +15,12 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from expstream.exceptions import EventTooLarge
-from expstream.execution import start_execution_context
-from expstream.experiments import Experiment, validate_tags
+from expstream.execution import ExecutionOptions
+from expstream.experiments import Experiment, started_experiment, validate_tags
 from expstream.producer import source_files
 from expstream.producer.channels import check_text, text_bytes
 from expstream.producer.numbering import project_key, run_experiment_id
-from expstream.producer.stream import ENVELOPE_BYTES
+from expstream.producer.stream import ENVELOPE_BYTES, ExperimentStream
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,9 +28,16 @@ if TYPE_CHECKING:
     from expstream.backend import StreamBackend
     from expstream.git_info import GitInfo
 
-__all__ = ["Project", "parameter_text"]
+__all__ = ["Project", "parameter_text", "project_internal_id"]
 
 log = logging.getLogger("expstream")
+
+_PROJECT_NAMESPACE = uuid.UUID("5b0f7c1e-7d1e-4c55-9a58-3f1f3c2d8e01")
+
+
+def project_internal_id(namespace: str, name: str) -> str:
+    """A project's id: the same name is the same project in every process, on every machine."""
+    return str(uuid.uuid5(_PROJECT_NAMESPACE, f"{namespace}/{name}"))
 
 
 def _check_creation_fits(
@@ -175,8 +182,9 @@ class Project:
                 check_text(str(key), f"{label} name")
                 check_text(str(value), f"{label} value")
         tag_list = validate_tags([] if tags is None else list(tags))
-        notebook_id = notebook_id or os.environ.get("NEPTUNE_NOTEBOOK_ID")
-        notebook_path = notebook_path or os.environ.get("NEPTUNE_NOTEBOOK_PATH")
+        settings = self._backend.settings
+        notebook_id = notebook_id or settings.notebook_id
+        notebook_path = notebook_path or settings.notebook_path
         sources = source_files.resolve(upload_source_files)
         system = {"python": sys.version.split()[0], "platform": platform.platform()}
         if sources.entrypoint:
@@ -191,8 +199,8 @@ class Project:
         if git_info is not None:
             system.update(git_info.to_system_properties())
 
-        _check_creation_fits(self._backend.settings.max_event_bytes, name, description, hostname, params, properties)
-        run_id = run_id or os.environ.get("EXPSTREAM_RUN_ID") or None
+        _check_creation_fits(settings.max_event_bytes, name, description, hostname, params, properties)
+        run_id = run_id or settings.run_id
         if run_id is None:
             number, creator = self._backend.numbering.next_number(self.full_id), True
             internal_id = str(uuid.uuid4())
@@ -200,18 +208,11 @@ class Project:
             number, creator = self._backend.numbering.number_for_run(self.full_id, str(run_id))
             internal_id = run_experiment_id(self.full_id, str(run_id))
         short_id = f"{project_key(self.name)}-{number}"
-        experiment = Experiment(self._backend, self, short_id, internal_id)
-        experiment._attached = not creator
-        experiment._local = {
-            "name": name,
-            "tags": set(tag_list),
-            "properties": {str(k): str(v) for k, v in properties.items()},
-            "artifacts": {},
-        }
+        stream = self._backend.writer.open_stream(internal_id)
         if creator:
-            self._announce(experiment, number, description, hostname, params, tag_list, system, sources)
-        experiment._teardown = start_execution_context(
-            experiment,
+            self._announce(stream, short_id, number, name, description, hostname, params, properties, tag_list, system)
+            source_files.upload(self._backend.writer, stream, sources, self._backend.settings.chunk_bytes)
+        options = ExecutionOptions(
             logger=logger,
             upload_stdout=upload_stdout,
             upload_stderr=upload_stderr,
@@ -221,31 +222,48 @@ class Project:
             abort_callback=abort_callback,
             suffix="" if creator else _process_suffix(),
         )
+        local = {
+            "name": name,
+            "tags": set(tag_list),
+            "properties": {str(k): str(v) for k, v in properties.items()},
+            "artifacts": {},
+        }
+        experiment = started_experiment(
+            self._backend,
+            self,
+            short_id,
+            internal_id,
+            stream=stream,
+            local=local,
+            attached=not creator,
+            context=options,
+            on_finish=self._forget,
+        )
         with self._lock:
             self._stack.append(experiment)
         return experiment
 
     def _announce(
         self,
-        experiment: Experiment,
+        stream: ExperimentStream,
+        short_id: str,
         number: int,
+        name: str,
         description: str,
         hostname: str,
         params: dict[str, Any],
+        properties: dict[str, Any],
         tag_list: list[str],
         system: dict[str, str],
-        sources: Any,
     ) -> None:
-        """The creating process records the experiment and its source files."""
-        stream = experiment._writable()
-        local = experiment._local or {}
+        """The creating process records the experiment."""
         stream.add_event(
             "ExperimentCreated",
             {
                 "project": self.full_id,
-                "short_id": experiment.id,
+                "short_id": short_id,
                 "number": number,
-                "name": local["name"],
+                "name": name,
                 "description": description,
                 "owner": self._backend.settings.owner,
                 "hostname": hostname,
@@ -253,15 +271,14 @@ class Project:
                     {"name": str(k), "value": text, "type": kind}
                     for k, (text, kind) in ((k, parameter_text(v)) for k, v in params.items())
                 ],
-                "properties": dict(local["properties"]),
+                "properties": {str(k): str(v) for k, v in properties.items()},
                 "tags": tag_list,
                 "system": system,
             },
         )
         # a second, small record of who it is: the experiment still shows if the first one is damaged
-        stream.add_event("ExperimentIdentified", {"project": self.full_id, "short_id": experiment.id, "number": number})
+        stream.add_event("ExperimentIdentified", {"project": self.full_id, "short_id": short_id, "number": number})
         stream.add_event("StateChanged", {"state": "running", "traceback": None})
-        source_files.upload(experiment, sources)
 
     def _forget(self, experiment: Experiment) -> None:
         with self._lock:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections import OrderedDict
 from typing import Any
 
-from expstream.backend import Backend, HostedNeptuneBackend, OfflineBackend
+from expstream.backend import Backend, HostedNeptuneBackend, OfflineBackend, StreamBackend
 from expstream.exceptions import NamespaceNotFound, NeptuneIncorrectProjectQualifiedNameException, ProjectNotFound
+from expstream.projects import Project, project_internal_id
 
 __all__ = ["Session", "parse_project_name"]
 
@@ -36,11 +36,13 @@ class Session:
 
     @classmethod
     def with_default_backend(cls, api_token: str | None = None) -> Session:
-        return cls(backend=HostedNeptuneBackend(api_token or os.environ.get("NEPTUNE_API_TOKEN")))
+        return cls(backend=HostedNeptuneBackend(api_token))  # the token is ignored, NEPTUNE_API_TOKEN too
 
     def get_project(self, project_qualified_name: str) -> Any:
         namespace, name = parse_project_name(project_qualified_name)
-        return self._backend.get_project(namespace, name)
+        if isinstance(self._backend, StreamBackend):
+            return Project(self._backend, project_internal_id(namespace, name), namespace, name)
+        return self._backend.get_project(namespace, name)  # offline mode's NoopObject, a legacy custom backend
 
     def get_projects(self, namespace: str) -> OrderedDict[str, Any]:
         """Projects of ``namespace`` that have experiments."""

@@ -14,10 +14,12 @@ ClickHouse server and an S3 bucket, and a reader over those.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,24 @@ from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
 if TYPE_CHECKING:
     from expstream.consumers.runner import Runner
     from expstream.consumers.sinks.base import ObjectStore, TableStore
+    from expstream.consumers.sources.base import Source
     from expstream.query.reader import Reader
 
-__all__ = ["EMBEDDED_GROUP", "backend_parts", "consumer_runner", "embedded_runner", "open_reader"]
+__all__ = [
+    "EMBEDDED_GROUP",
+    "OBJECT_STORES",
+    "TABLE_STORES",
+    "backend_parts",
+    "consumer_runner",
+    "create_object_store",
+    "create_table_store",
+    "embedded_runner",
+    "embedded_stores",
+    "open_reader",
+    "replay_source",
+    "server_stores",
+    "stores_from_urls",
+]
 
 #: consumer group of the embedded materializer (its progress lives in the chdb tables)
 EMBEDDED_GROUP = "embedded"
@@ -58,21 +75,13 @@ def _check_distributed(settings: Settings) -> None:
     ]
     if missing:
         raise ConfigurationError(f"distributed mode needs all three services; not set: {', '.join(missing)}")
+    require_distributed_extra()
 
 
 def server_stores(settings: Settings) -> tuple[TableStore, ObjectStore]:
     """The ClickHouse server and the S3 bucket of the settings."""
-    try:
-        from expstream.consumers.sinks.clickhouse import ClickHouseTables
-        from expstream.consumers.sinks.s3 import S3ObjectStore
-    except ImportError as exc:
-        raise ConfigurationError(f"distributed mode needs: pip install 'expstream[distributed]' ({exc})") from exc
     assert settings.clickhouse is not None and settings.s3 is not None
-    tables = ClickHouseTables.from_url(
-        settings.clickhouse.get_secret_value(), ca=settings.clickhouse_ca, cluster=settings.clickhouse_cluster
-    )
-    objects = S3ObjectStore.from_url(settings.s3.get_secret_value(), ca=settings.s3_ca)
-    return tables, objects
+    return stores_from_urls(settings, settings.clickhouse.get_secret_value(), settings.s3.get_secret_value())
 
 
 def embedded_runner(settings: Settings) -> Runner:
@@ -208,3 +217,99 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
         "open_reader": reader,
         "materializer": materialize,
     }
+
+
+# --- the adapter registry: every table and object store by name ------------------------------
+
+OBJECT_STORES: tuple[str, ...] = ("memory", "localfs", "s3")
+TABLE_STORES: tuple[str, ...] = ("chdb", "clickhouse")
+
+
+def create_object_store(kind: str, **options: Any) -> ObjectStore:
+    """The object store ``kind`` (one of ``OBJECT_STORES``) built from adapter options.
+
+    ``memory`` takes none; ``localfs`` takes ``root`` (the folder); ``s3`` takes ``url``
+    (``http(s)://access_key:secret_key@host:port/bucket``) and optionally ``ca`` (a CA bundle path).
+    """
+    if kind == "memory":
+        from expstream.consumers.sinks.memory import MemoryObjectStore
+
+        return MemoryObjectStore(**options)
+    if kind == "localfs":
+        from expstream.consumers.sinks.localfs import LocalFolderStore
+
+        return LocalFolderStore(**options)
+    if kind == "s3":
+        from expstream.consumers.sinks.s3 import S3ObjectStore
+
+        return S3ObjectStore.from_url(**options)
+    raise ConfigurationError(f"Unknown object store {kind!r}; expected one of {', '.join(OBJECT_STORES)}.")
+
+
+def create_table_store(kind: str, **options: Any) -> TableStore:
+    """The table store ``kind`` (one of ``TABLE_STORES``) built from adapter options.
+
+    ``chdb`` takes ``folder`` and optionally ``database``; ``clickhouse`` takes ``url``
+    (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path) and
+    ``cluster`` (the sharded layout on that ClickHouse cluster).
+    """
+    if kind == "chdb":
+        from expstream.consumers.sinks.chdb import ChdbTables
+
+        return ChdbTables(**options)
+    if kind == "clickhouse":
+        from expstream.consumers.sinks.clickhouse import ClickHouseTables
+
+        return ClickHouseTables.from_url(**options)
+    raise ConfigurationError(f"Unknown table store {kind!r}; expected one of {', '.join(TABLE_STORES)}.")
+
+
+def embedded_stores(folder: Path) -> tuple[TableStore, ObjectStore]:
+    """chdb tables and a local object folder under ``folder`` (``chdb/``, ``objects/``), e.g. a replay target."""
+    return create_table_store("chdb", folder=folder / "chdb"), create_object_store("localfs", root=folder / "objects")
+
+
+def stores_from_urls(settings: Settings, clickhouse_url: str, s3_url: str) -> tuple[TableStore, ObjectStore]:
+    """A ClickHouse server and an S3 bucket by URL, reached with the CA bundles of the settings (and, with
+    ``EXPSTREAM_CLICKHOUSE_CLUSTER``, the sharded layout on that ClickHouse cluster)."""
+    require_distributed_extra()
+    return (
+        create_table_store(
+            "clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca, cluster=settings.clickhouse_cluster
+        ),
+        create_object_store("s3", url=s3_url, ca=settings.s3_ca),
+    )
+
+
+def replay_source(settings: Settings) -> Source:
+    """Every partition of the event stream from its first event (nothing is committed): replay, export."""
+    if settings.distributed:
+        _check_distributed(settings)
+        from expstream.consumers.sources.kafka import KafkaSource
+
+        return KafkaSource(settings, group=None)
+    from expstream.consumers.sources.local_log import LocalLogSource
+
+    home = _home(settings)
+    group = f"replay-{uuid.uuid4().hex[:12]}"
+    source = LocalLogSource(_local_log(settings), group=group, positions_dir=home / "positions" / "replays")
+    source.seek({tp: 0 for tp in source.end_offsets()})
+    return source
+
+
+#: what distributed mode imports, and the distribution that brings each
+_DISTRIBUTED_MODULES = {
+    "kafka": "kafka-python",
+    "clickhouse_driver": "clickhouse-driver",
+    "minio": "minio",
+    "certifi": "certifi",
+    "tenacity": "tenacity",
+    "lz4": "lz4",
+}
+
+
+def require_distributed_extra() -> None:
+    """A missing client library is a ConfigurationError with the install line, not a ModuleNotFoundError later."""
+    missing = [dist for module, dist in _DISTRIBUTED_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ConfigurationError(f"distributed mode needs {', '.join(missing)}: pip install 'expstream[distributed]'")

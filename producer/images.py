@@ -100,8 +100,8 @@ def _tensor_to_array(value: Any) -> np.ndarray | None:
 def _array_to_png(array: np.ndarray) -> bytes:
     """Values in [0, 1] scaled to 0..255; out-of-range values wrap modulo 256 as legacy's cast did.
 
-    The scaling makes a new array, so the caller's array (or the tensor sharing its memory) is
-    left untouched, unlike legacy, which multiplied in place.
+    The scaling writes into a scratch block, so the caller's array (or the tensor sharing its memory)
+    is left untouched, unlike legacy, which multiplied in place; memory stays near the uint8 result.
     """
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -112,8 +112,33 @@ def _array_to_png(array: np.ndarray) -> bytes:
         )
     if array.size == 0:
         raise ValueError(f"Cannot log an empty array (shape {array.shape}) as an image.")
-    scaled = np.nan_to_num(np.asarray(array, dtype=np.float64) * 255.0, nan=0.0, posinf=0.0, neginf=0.0)
-    pixels = np.mod(np.trunc(scaled), 256).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(_to_pixels(array)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+#: float64 values converted at a time: a few MiB of scratch, whatever the image's size
+_BLOCK_VALUES = 1 << 19
+
+
+def _to_pixels(array: np.ndarray) -> np.ndarray:
+    """``trunc(value * 255) mod 256`` as uint8 (NaN and infinities → 0), a block of rows at a time.
+
+    An 8000 x 8000 float64 image is 512 MB: converting it whole would take several float64 copies of
+    it at once (scaled, NaN-cleaned, truncated, wrapped). Only the uint8 result (an eighth of a
+    float64 image) and one block of float64 scratch are ever allocated here; the caller's array is
+    only read. Results are those of the whole-array computation, value for value.
+    """
+    pixels = np.empty(array.shape, dtype=np.uint8)
+    row_values = max(1, array[0].size)
+    rows = max(1, _BLOCK_VALUES // row_values)
+    scratch = np.empty((min(rows, array.shape[0]), *array.shape[1:]), dtype=np.float64)
+    for start in range(0, array.shape[0], rows):
+        block = array[start : start + rows]
+        work = scratch[: len(block)]
+        np.multiply(block, 255.0, out=work, dtype=np.float64, casting="unsafe")
+        np.nan_to_num(work, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.trunc(work, out=work)
+        np.mod(work, 256, out=work)
+        pixels[start : start + len(block)] = work  # each value is an integer in [0, 256): exact
+    return pixels

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from expstream.producer import blobs, uploads
 
 if TYPE_CHECKING:
-    from expstream.experiments import Experiment
+    from expstream.producer.stream import ExperimentStream
+    from expstream.producer.writer import Writer
 
 __all__ = ["Sources", "resolve", "upload"]
 
@@ -47,20 +48,18 @@ def resolve(upload_source_files: Any) -> Sources:
     return Sources(entrypoint, files)
 
 
-def upload(experiment: Experiment, sources: Sources) -> None:
-    """Send every file as a blob, then one SourceFiles event naming them."""
+def upload(writer: Writer, stream: ExperimentStream, sources: Sources, chunk_bytes: int) -> None:
+    """Send every file as a blob (chunks of ``chunk_bytes``), then one SourceFiles event naming them."""
     if not sources.files:
         return
     total = sum(os.path.getsize(p) for p, _ in sources.files if os.path.isfile(p))
     if total >= _WARN_BYTES:
         log.warning("Uploading %.1f MB of source files; this may take a while.", total / 2**20)
-    backend = experiment._backend
-    stream = experiment._writable()
     listed = []
     for path, target in sources.files:
         try:
             with open(path, "rb") as handle:
-                sha256, size = blobs.send_source(backend.writer, stream, handle, backend.settings.chunk_bytes)
+                sha256, size = blobs.send_source(writer, stream, handle, chunk_bytes)
             mode = os.stat(path).st_mode & 0o7777
         except OSError as exc:
             log.warning("Source file %s not uploaded: %s", path, exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expstream.consumers.runner import blob_key, read_progress
 from expstream.consumers.sinks.base import ObjectStore, TableStore
+from expstream.consumers.sinks.layout import blob_key, read_progress
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
 
 __all__ = ["ChannelValue", "Reader"]
@@ -104,6 +105,7 @@ class Reader:
         self.tables = tables
         self.objects = objects
         self._refresh = refresh
+        self._nested = threading.local()  # whether this thread is inside a read already
 
     @property
     def catches_up(self) -> bool:
@@ -117,11 +119,22 @@ class Reader:
                 self._refresh()
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
+    def reading(self) -> Iterator[Reader]:
+        """One consistent read: the tables held and caught up once, however many queries run inside.
+
+        Reads nest (``system_properties`` reads the experiment, ``leaderboard`` its rows): only the
+        outermost catches up, so a public read costs one catch-up, not one per helper it calls.
+        """
         with self.tables.hold():
-            if self._refresh is not None:
+            outermost = not getattr(self._nested, "active", False)
+            if outermost and self._refresh is not None:
                 self._refresh()
-            yield
+            self._nested.active = True
+            try:
+                yield self
+            finally:
+                if outermost:
+                    self._nested.active = False
 
     def _q(self, sql: str, **params: Any) -> pd.DataFrame:
         return self.tables.query_df(sql, params)
@@ -151,7 +164,7 @@ class Reader:
         ).pipe(_derive_aborted, time.time())
 
     def experiment(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
-        with self._reading():
+        with self.reading():
             df = self._experiments("experiment_id = {e:String}", e=internal_id)
         if df.empty:
             raise ExperimentNotFound(short_id or internal_id, project)
@@ -161,7 +174,7 @@ class Reader:
         return row
 
     def system_properties(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
-        with self._reading():
+        with self.reading():
             row = self.experiment(internal_id, short_id, project)
             tags = self.tags(internal_id)
             storage = sum(size for _, size in self.artifacts(internal_id).values())
@@ -215,7 +228,7 @@ class Reader:
         now: float,
     ) -> pd.DataFrame:
         """Rows of ``_experiments`` that pass every filter (tag: all listed tags), by number."""
-        with self._reading():
+        with self.reading():
             df = self._experiments("project = {p:String}", p=project)
             if tags:
                 tagged = self._q(
@@ -240,16 +253,16 @@ class Reader:
 
     def consumer_progress(self, group: str) -> dict[tuple[str, int], int]:
         """How far a consumer group has materialized each partition (next offset to read)."""
-        with self._reading():
+        with self.reading():
             return read_progress(self.tables, group)
 
     def owners(self, project: str) -> list[str]:
-        with self._reading():
+        with self.reading():
             df = self._q("SELECT DISTINCT owner FROM experiments WHERE project = {p:String} ORDER BY owner", p=project)
         return [str(o) for o in df["owner"]]
 
     def projects(self) -> list[str]:
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT DISTINCT project FROM (SELECT project FROM experiments UNION ALL "
                 "SELECT visitParamExtractString(summary, 'project') AS project FROM events "
@@ -269,7 +282,7 @@ class Reader:
         now: float,
     ) -> pd.DataFrame:
         """One row per experiment: system columns, then ``channel_*``, ``parameter_*``, ``property_*``."""
-        with self._reading():
+        with self.reading():
             base = self._matching(project, ids, states, owners, tags, min_running_time, now).reset_index(drop=True)
             if base.empty:
                 return pd.DataFrame()
@@ -347,7 +360,7 @@ class Reader:
     # --- tags, properties, parameters --------------------------------------------------------
 
     def tags(self, internal_id: str) -> list[str]:
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT tag FROM tags WHERE experiment_id = {e:String} GROUP BY tag "
                 "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag",
@@ -356,7 +369,7 @@ class Reader:
         return [str(t) for t in df["tag"]]
 
     def properties(self, internal_id: str) -> dict[str, str]:
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT key, argMax(value, (ts, seq)) AS value FROM properties WHERE experiment_id = {e:String} "
                 "GROUP BY key HAVING argMax(removed, (ts, seq)) = 0 ORDER BY key",
@@ -365,7 +378,7 @@ class Reader:
         return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
 
     def parameters(self, internal_id: str) -> dict[str, Any]:
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT name, any(value) AS value, any(type) AS type FROM parameters "
                 "WHERE experiment_id = {e:String} GROUP BY name ORDER BY name",
@@ -380,7 +393,7 @@ class Reader:
 
     def channels(self, internal_id: str, namespace: str = "user") -> list[ChannelValue]:
         """Every log of a namespace with its type, generation and last point."""
-        with self._reading():
+        with self.reading():
             kinds = self._q(
                 "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
                 "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel ORDER BY channel",
@@ -417,7 +430,7 @@ class Reader:
     def numeric_values(self, internal_id: str, names: list[str], namespace: str = "user") -> pd.DataFrame:
         """``x`` then one float column per name, in the order asked, outer-joined on x."""
         names = list(dict.fromkeys(names))
-        with self._reading():
+        with self.reading():
             known = {c.name: c for c in self.channels(internal_id, namespace)}
             for name in names:
                 if name not in known:
@@ -436,7 +449,7 @@ class Reader:
 
     def hardware_utilization(self, internal_id: str) -> pd.DataFrame:
         """Monitoring series (system namespace) as ``x_<series>, y_<series>`` column pairs."""
-        with self._reading():
+        with self.reading():
             series = [c.name for c in self.channels(internal_id, "system") if c.channelType == "numeric"]
             wanted = sorted((s for s in series if _HARDWARE.fullmatch(s)), key=_hardware_order)
             if not wanted:
@@ -459,7 +472,7 @@ class Reader:
 
     def artifacts(self, internal_id: str) -> dict[str, tuple[str, int]]:
         """Current artifact files: path → (sha256, size)."""
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT path, argMax(sha256, (ts, seq)) AS sha256, argMax(size, (ts, seq)) AS size FROM artifacts "
                 "WHERE experiment_id = {e:String} GROUP BY path HAVING argMax(deleted, (ts, seq)) = 0 ORDER BY path",
@@ -468,7 +481,7 @@ class Reader:
         return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
 
     def sources(self, internal_id: str) -> dict[str, tuple[str, int]]:
-        with self._reading():
+        with self.reading():
             df = self._q(
                 "SELECT path, argMax(sha256, ts) AS sha256, argMax(size, ts) AS size FROM sources "
                 "WHERE experiment_id = {e:String} GROUP BY path ORDER BY path",

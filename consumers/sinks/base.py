@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from expstream.exceptions import BlobIntegrityError, ConfigurationError
+from expstream.exceptions import ArtifactPathError, BlobIntegrityError, ConfigurationError
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["ObjectStore", "TableStore", "check_digest", "cluster_ddl_statements", "ddl_statements"]
+__all__ = ["ObjectStore", "TableStore", "check_digest", "cluster_ddl_statements", "ddl_statements", "validate_key"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -55,6 +55,22 @@ def _statements(folder: Traversable) -> list[str]:
         text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
         statements.extend(s.strip() for s in text.split(";") if s.strip())
     return statements
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if every adapter can store it, else raise ``ArtifactPathError`` (a ``ValueError``).
+
+    A key is '/'-separated, relative, without empty, '.' or '..' components, backslashes or NUL, so
+    a folder-backed store can map it to a path that never leaves its folder, and all adapters accept
+    exactly the same keys.
+    """
+    if not isinstance(key, str) or not key:
+        raise ArtifactPathError(f"Object key must be a non-empty str, got {key!r}.")
+    if "\0" in key or "\\" in key:
+        raise ArtifactPathError(f"Object key {key!r} contains a NUL or a backslash.")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ArtifactPathError(f"Object key {key!r} must be relative, without empty, '.' or '..' parts.")
+    return key
 
 
 def check_digest(key: str, digest: Any, expected: str | None) -> None:

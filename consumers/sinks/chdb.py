@@ -23,31 +23,12 @@ from typing import Any
 import pandas as pd
 
 from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.consumers.sinks.params import format_param
 from expstream.consumers.sinks.readonly import check_read_only
 from expstream.exceptions import LockTimeout, StorageError
 from expstream.locking import default_lock_timeout, flock, open_lock_file
 
-__all__ = ["ChdbTables", "format_param"]
-
-
-#: ClickHouse reads a scalar parameter in its escaped (TabSeparated) form: ``a\b`` would arrive as
-#: ``a<backspace>``, and a newline, a tab or a trailing backslash would not parse at all
-_ESCAPED = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"})
-
-
-def format_param(value: Any) -> str:
-    """A query parameter in ClickHouse's text form: arrays as literals, strings escaped."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_literal(v) for v in value) + "]"
-    return value.translate(_ESCAPED) if isinstance(value, str) else str(value)
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    if isinstance(value, (list, tuple)):
-        return format_param(value)
-    return repr(float(value)) if isinstance(value, float) else str(value)
+__all__ = ["ChdbTables"]
 
 
 class ChdbTables(TableStore):

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from expstream.consumers.sinks.base import TableStore, cluster_ddl_statements, ddl_statements
 from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
 from expstream.exceptions import ConfigurationError, StorageError
+from expstream.service_urls import parse_clickhouse_url
 
 __all__ = ["ClickHouseTables"]
 
@@ -198,22 +198,14 @@ class ClickHouseTables(TableStore):
     def from_url(cls, url: str, ca: Path | None = None, cluster: str | None = None) -> ClickHouseTables:
         """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle);
         ``cluster``: the sharded layout on that ClickHouse cluster."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
-            parts, port = None, None
-        if parts is None or parts.scheme not in ("clickhouse", "clickhouses") or not parts.hostname:
-            raise ConfigurationError(
-                "invalid ClickHouse URL: expected clickhouse://user:password@host:port/database (or clickhouses://)"
-            )
+        parsed = parse_clickhouse_url(url)
         return cls(
-            parts.hostname,
-            port,
-            user=unquote(parts.username or "") or "default",
-            password=unquote(parts.password or ""),
-            database=parts.path.strip("/") or "expstream",
-            secure=parts.scheme == "clickhouses",
+            parsed.host,
+            parsed.port,
+            user=parsed.user,
+            password=parsed.password,
+            database=parsed.database,
+            secure=parsed.secure,
             ca=ca,
             cluster=cluster,
         )

@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore, check_digest
+from expstream.consumers.sinks.base import ObjectStore, check_digest, validate_key
 from expstream.exceptions import StorageError
 
 __all__ = ["LocalFolderStore"]

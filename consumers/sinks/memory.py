@@ -6,8 +6,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 
-from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore, check_digest
+from expstream.consumers.sinks.base import ObjectStore, check_digest, validate_key
 
 __all__ = ["MemoryObjectStore"]
 

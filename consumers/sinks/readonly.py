@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from expstream.consumers.sinks.params import format_param
 from expstream.exceptions import StorageError
 
 __all__ = ["Parse", "check_read_only", "parse_with_chdb"]
@@ -87,8 +88,6 @@ def parse_with_chdb() -> Iterator[Parse]:
     store (the ``expstream sql`` command on the cluster); elsewhere it raises StorageError.
     """
     from chdb import session as chs
-
-    from expstream.consumers.sinks.chdb import format_param
 
     try:
         session = chs.Session()

@@ -19,11 +19,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
-from urllib.parse import unquote, urlsplit
 
-from expstream.consumers.sinks import validate_key
-from expstream.consumers.sinks.base import ObjectStore, check_digest
+from expstream.consumers.sinks.base import ObjectStore, check_digest, validate_key
 from expstream.exceptions import ConfigurationError, StorageError
+from expstream.service_urls import parse_s3_url
 
 __all__ = ["S3ObjectStore"]
 
@@ -84,24 +83,15 @@ class S3ObjectStore(ObjectStore):
     @classmethod
     def from_url(cls, url: str, ca: Path | None = None) -> S3ObjectStore:
         """``http(s)://access_key:secret_key@host:port/bucket`` (``?region=...`` optional)."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
-            parts, port = None, None
-        bucket = parts.path.strip("/") if parts is not None else ""
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not bucket:
-            raise ConfigurationError("invalid S3 URL: expected http(s)://access_key:secret_key@host:port/bucket")
-        region = dict(p.partition("=")[::2] for p in parts.query.split("&") if p).get("region") or None
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        parsed = parse_s3_url(url)
         return cls(
-            f"{host}:{port}" if port else host,
-            bucket,
-            access_key=unquote(parts.username or ""),
-            secret_key=unquote(parts.password or ""),
-            secure=parts.scheme == "https",
+            parsed.endpoint,
+            parsed.bucket,
+            access_key=parsed.access_key,
+            secret_key=parsed.secret_key,
+            secure=parsed.secure,
             ca=ca,
-            region=region,
+            region=parsed.region,
         )
 
     def __repr__(self) -> str:

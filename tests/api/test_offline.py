@@ -43,6 +43,25 @@ def test_offline_backend_warns_twice(caplog: pytest.LogCaptureFixture) -> None:
     assert "offline" in warnings[0].getMessage().lower()
 
 
+def test_explicit_offline_backend_does_not_claim_the_environment_variable(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEPTUNE_BACKEND", raising=False)
+    with caplog.at_level(logging.WARNING, logger="expstream"):
+        neptune.init("dry-run/project", backend=OfflineBackend())
+    first = next(r for r in caplog.records if r.levelno == logging.WARNING).getMessage()
+    assert "NEPTUNE_BACKEND" not in first
+    assert "OfflineBackend()" in first
+
+
+def test_offline_by_environment_says_so(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEPTUNE_BACKEND", "offline")
+    with caplog.at_level(logging.WARNING, logger="expstream"):
+        neptune.init("dry-run/project")
+    first = next(r for r in caplog.records if r.levelno == logging.WARNING).getMessage()
+    assert "NEPTUNE_BACKEND=offline" in first
+
+
 def test_init_returns_a_noop_project(offline: object) -> None:
     assert isinstance(offline, NoopObject)
     assert neptune.project is offline

@@ -17,8 +17,9 @@ import pytest
 
 from expstream import schemas
 from expstream.config import Settings
-from expstream.consumers.runner import Runner, part_prefix
+from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.chdb import ChdbTables
+from expstream.consumers.sinks.layout import part_prefix
 from expstream.consumers.sinks.localfs import LocalFolderStore
 from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.local_log import LocalLogSource

@@ -1,4 +1,4 @@
-"""The ObjectStore contract, run against every adapter in ``OBJECT_STORES``."""
+"""The ObjectStore contract, run against every adapter in ``expstream.wiring.OBJECT_STORES``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from expstream.consumers.sinks import OBJECT_STORES, create_object_store
 from expstream.consumers.sinks.base import ObjectStore
 from expstream.exceptions import ConfigurationError, StorageError
+from expstream.wiring import OBJECT_STORES, create_object_store
 
 
 def _options(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:

@@ -20,13 +20,13 @@ import pytest
 
 from expstream import schemas
 from expstream.consumers.runner import Runner
-from expstream.consumers.sinks import TABLE_STORES, create_object_store, create_table_store
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sources.memory import MemorySource
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
 from expstream.producer.transports.base import BLOBS, EVENTS
 from expstream.producer.transports.memory import MemoryLog, MemoryTransport
 from expstream.query.reader import Reader
+from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
 
 PROJECT, OTHER = "acme/sandbox", "acme/other ✓"
 E1 = "0a0a0a0a-0000-4000-8000-000000000001"

@@ -1,4 +1,4 @@
-"""The TableStore contract, run against every adapter in ``TABLE_STORES`` (chdb and a ClickHouse 18.16 server).
+"""The TableStore contract over every adapter in ``expstream.wiring.TABLE_STORES`` (chdb, a ClickHouse 18.16 server).
 
 The server adapter gets a fresh database per test, named in its URL, and drops it afterwards.
 """
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from expstream.consumers.materializer import TABLE_COLUMNS, Runs
-from expstream.consumers.sinks import TABLE_STORES, create_table_store
 from expstream.consumers.sinks.base import TableStore, ddl_statements
 from expstream.exceptions import ConfigurationError, StorageError
+from expstream.wiring import TABLE_STORES, create_table_store
 
 TRICKY = [
     "plain",

@@ -145,10 +145,11 @@ def test_garbage_message_is_dead_lettered(cluster: Settings, consumers: list) ->
 
 
 def test_replay_rebuilds_identical_results(cluster: Settings, consumer: object, services: dict) -> None:
-    from expstream.consumers.replay import replay, source_from_start
+    from expstream.consumers.replay import replay
     from expstream.consumers.sinks.clickhouse import ClickHouseTables
     from expstream.consumers.sinks.s3 import S3ObjectStore
     from expstream.query.reader import Reader
+    from expstream.wiring import replay_source
 
     expstream.init("acme/faults")
     exp = expstream.create_experiment("replay", tags=["r"], params={"p": 1}, upload_source_files=[])
@@ -162,7 +163,7 @@ def test_replay_rebuilds_identical_results(cluster: Settings, consumer: object, 
     tag = f"replay{os.getpid()}{threading.get_ident() % 1000}"
     tables = ClickHouseTables.from_url(with_path(env["EXPSTREAM_CLICKHOUSE"], f"db_{tag}"))
     objects = S3ObjectStore.from_url(with_path(env["EXPSTREAM_S3"], f"bucket-{tag}"), ca=cluster.s3_ca)
-    applied = replay(source_from_start(cluster), tables, objects, group="replay")
+    applied = replay(replay_source(cluster), tables, objects, group="replay")
     assert applied > 0
     original, rebuilt = exp._backend.reader, Reader(tables, objects)
     e = exp.internal_id

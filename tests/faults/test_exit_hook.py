@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
         raise RuntimeError("the teardown of this experiment is broken")
 
     second._teardown.append(broken)           # a failing teardown step: logged, stop() goes on
-    second._project = None                   # and stop() itself raises (AttributeError on _forget)
+    second._on_finish = broken                # and stop() itself raises (its last step fails)
     print("logged", first.id, second.id, flush=True)
     """
 )

@@ -201,3 +201,70 @@ def test_size_check_warns_about_empty_data() -> None:
 def test_size_check_with_a_custom_limit() -> None:
     assert check_image_size(b"12345", limit=4) is not None
     assert check_image_size(b"1234", limit=4) is None
+
+
+def _whole_array_pixels(array: np.ndarray) -> np.ndarray:
+    """The conversion as one whole-array expression: what the blockwise one must equal."""
+    scaled = np.nan_to_num(np.asarray(array, dtype=np.float64) * 255.0, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.mod(np.trunc(scaled), 256).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.linspace(-2.0, 3.0, 1200 * 700).reshape(1200, 700),  # many blocks, values that wrap
+        np.linspace(0.0, 1.0, 900 * 800 * 3, dtype=np.float32).reshape(900, 800, 3),
+        np.array([[np.nan, np.inf, -np.inf, 0.5, 1.0, -0.001]] * 3),
+        (np.arange(600 * 1000).reshape(600, 1000) % 2).astype(bool),
+        np.arange(1000 * 1000, dtype=np.int64).reshape(1000, 1000) % 7,
+    ],
+    ids=["float64-wrapping", "float32-rgb", "nan-inf", "bool", "int"],
+)
+def test_blockwise_conversion_equals_the_whole_array_one(array: np.ndarray) -> None:
+    from expstream.producer.images import _to_pixels
+
+    before = array.copy()
+    got = _to_pixels(array)
+    assert got.dtype == np.uint8 and got.shape == array.shape
+    assert np.array_equal(got, _whole_array_pixels(array))
+    assert np.array_equal(array, before, equal_nan=True)  # the caller's array is untouched
+
+
+_PEAK_CHILD = r"""
+import sys
+import numpy as np
+import expstream
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+expstream.init("acme/images")
+exp = expstream.create_experiment("big", upload_source_files=[], send_hardware_metrics=False)
+side = int(sys.argv[1])
+image = np.empty((side, side))
+image[:] = np.linspace(0.0, 1.0, side)  # a gradient: a small PNG, so the point is logged
+exp.log_image("small", np.zeros((64, 64)))  # Pillow, zlib and the flusher loaded and running
+exp.wait()
+before = hwm()
+exp.log_image("big", image)
+exp.wait()
+after = hwm()
+exp.stop()
+print(image.nbytes, before, after)
+"""
+
+
+@pytest.mark.slow
+def test_logging_an_8000_square_float_image_does_not_double_peak_memory(tmp_path: Path) -> None:
+    """Peak RSS (VmHWM) of a child process logging an 8000 x 8000 float64 array (512 MB): the logging
+    adds well under half of the array's size; converting it whole would add several times its size."""
+    env = {"EXPSTREAM_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, "8000"], capture_output=True, text=True, env=env, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    nbytes, before, after = map(int, done.stdout.split())
+    assert nbytes == 8000 * 8000 * 8
+    assert after - before < nbytes // 2, f"peak grew by {(after - before) >> 20} MiB logging a {nbytes >> 20} MiB array"

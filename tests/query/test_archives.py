@@ -91,3 +91,37 @@ def test_destination_that_is_a_file_raises_not_a_directory(tmp_path: Path) -> No
         prepare_destination_dir(str(tmp_path / "file"))
     with pytest.raises(NotADirectory):
         prepare_destination_dir(str(tmp_path / "file" / "below"))
+
+
+def test_write_into_replaces_a_link_at_the_target_and_never_writes_through_it(tmp_path: Path) -> None:
+    from expstream.query.archives import write_into
+
+    folder, victim = tmp_path / "out", tmp_path / "victim.txt"
+    folder.mkdir()
+    victim.write_bytes(b"keep")
+    (folder / "f.bin").symlink_to(victim)
+    (folder / "dangling").symlink_to(tmp_path / "nowhere")
+    assert write_into(folder, "f.bin", lambda f: f.write(b"new")) == folder / "f.bin"
+    write_into(folder, "dangling", lambda f: f.write(b"d"))
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
+    assert not (folder / "f.bin").is_symlink() and (folder / "f.bin").read_bytes() == b"new"
+    assert (folder / "dangling").read_bytes() == b"d"
+    assert sorted(p.name for p in folder.iterdir()) == ["dangling", "f.bin"]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "..\\x", "a\0b"])
+def test_write_into_takes_one_plain_name_only(tmp_path: Path, name: str) -> None:
+    from expstream.query.archives import write_into
+
+    with pytest.raises(ArtifactPathError):
+        write_into(tmp_path, name, lambda f: f.write(b"x"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_safe_entries_skips_paths_that_are_not_clean(caplog: pytest.LogCaptureFixture) -> None:
+    from expstream.paths import clean_artifact_path
+    from expstream.query.archives import safe_entries
+
+    files = {"a/b.txt": 1, "../x": 2, "/abs": 3, "a\\b": 4, "a//c": 5, "ok": 6}
+    assert safe_entries(files, clean_artifact_path, "artifact") == {"a/b.txt": 1, "ok": 6}
+    assert sum("is not downloaded" in r.getMessage() for r in caplog.records) == 4
