@@ -15,10 +15,11 @@ import pandas as pd
 
 import expstream
 from expstream.config import Settings
-from expstream.consumers.replay import replay, source_from_start
+from expstream.consumers.replay import replay
 from expstream.consumers.sinks.clickhouse import ClickHouseTables
 from expstream.consumers.sinks.s3 import S3ObjectStore
 from expstream.query.reader import Reader
+from expstream.wiring import replay_source
 from tests.conftest import with_path
 
 POINTS = 1500
@@ -95,7 +96,7 @@ def test_legacy_queries_on_the_sharded_cluster_equal_the_single_server(
 
     ref_tables = ClickHouseTables.from_url(single_server_url(services))
     objects = S3ObjectStore.from_url(on_cluster.s3.get_secret_value(), ca=on_cluster.s3_ca)  # type: ignore[union-attr]
-    assert replay(source_from_start(on_cluster), ref_tables, objects, group="reference") > 0
+    assert replay(replay_source(on_cluster), ref_tables, objects, group="reference") > 0
     reference = Reader(ref_tables, objects)
 
     # exact counts: every point once, on the cluster as on the single server
