@@ -32,6 +32,8 @@ log = logging.getLogger("expstream.clickhouse")
 _T = TypeVar("_T")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the table a statement of the sharded layout creates (``CREATE TABLE IF NOT EXISTS db.table ON CLUSTER ...``)
+_CREATED = re.compile(r"CREATE TABLE IF NOT EXISTS \w+\.(\w+) ON CLUSTER")
 #: a string literal or quoted identifier (left alone), a ``{name:Type}`` placeholder, or a ``%``
 _TOKEN = re.compile(r"""'(?:\\.|''|[^'\\])*'|`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\])*"|\{(\w+):([^{}]+)\}|%""", re.S)
 _NUMPY: dict[str, str] = {
@@ -271,6 +273,8 @@ class ClickHouseTables(TableStore):
             bootstrap = self._new_client("")  # the user's default database: ours may not exist yet
             on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
             try:
+                if self.cluster and self._cluster_schema_present(bootstrap):
+                    return
                 bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}")
             finally:
                 self._forget(bootstrap)
@@ -284,6 +288,22 @@ class ClickHouseTables(TableStore):
 
         self._call("schema creation", create)
         self._column_types.clear()
+
+    def _cluster_schema_present(self, client: Any) -> bool:
+        """Every table of the sharded layout exists on this server: then no ``ON CLUSTER`` DDL is sent.
+
+        Each such statement waits for every server of the cluster, so a consumer or reader starting while one
+        replica is down would otherwise wait out ``distributed_ddl_task_timeout`` (180 s) on tables that exist."""
+        assert self.cluster is not None
+        wanted = {
+            match.group(1)
+            for statement in cluster_ddl_statements(self.cluster, self.database)
+            if (match := _CREATED.match(statement))
+        }
+        rows = client.execute(
+            "SELECT name FROM system.tables WHERE database = %(d)s", {"d": self.database}, settings={"use_numpy": False}
+        )
+        return wanted <= {str(name) for (name,) in rows}
 
     def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
         if not _IDENTIFIER.fullmatch(table) or not all(_IDENTIFIER.fullmatch(c) for c in columns):
