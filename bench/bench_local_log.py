@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.local_log import LocalLog
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import EVENTS
 
 
 def main() -> None:

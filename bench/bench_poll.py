@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from expstream.consumers.sources.pairs import ADAPTERS, NEEDS_SERVICES, open_pair
-from expstream.producer.transports.base import EVENTS
+from expstream.eventlog.records import EVENTS
 
 
 def measure(kind: str, rounds: int, timeout: float, delay: float) -> tuple[list[float], list[float]]:

@@ -16,8 +16,8 @@ import fastavro
 
 from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.base import ObjectStore, TableStore
-from expstream.consumers.sources.base import Record, Source
-from expstream.producer.transports.base import Watermark
+from expstream.consumers.sources.base import Source
+from expstream.eventlog.records import Record, Watermark
 
 __all__ = ["EXPORT_SCHEMA", "export_experiment", "read_export", "replay"]
 

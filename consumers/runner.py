@@ -20,9 +20,9 @@ from expstream.consumers.blobs import Refusal, write_chunks
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sinks.layout import read_progress
-from expstream.consumers.sources.base import Record, Source
+from expstream.consumers.sources.base import Source
+from expstream.eventlog.records import Record, Watermark
 from expstream.exceptions import EventDecodeError, ExpstreamIOError
-from expstream.producer.transports.base import Watermark
 
 __all__ = ["DeadLetter", "Runner", "folder_dead_letter"]
 

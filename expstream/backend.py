@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings, load_settings
+from expstream.eventlog.records import Watermark
 from expstream.producer.numbering import Numbering
-from expstream.producer.transports.base import Transport, Watermark
+from expstream.producer.transports.base import Transport
 from expstream.producer.writer import Writer
 
 if TYPE_CHECKING:

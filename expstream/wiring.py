@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import Watermark
 from expstream.exceptions import ConfigurationError, ExpstreamTimeoutError, LockTimeout, StorageError
 from expstream.producer.numbering import LocalFileNumbering
-from expstream.producer.transports.base import Watermark
-from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
+from expstream.producer.transports.local_log import LocalLogTransport
 
 if TYPE_CHECKING:
     from expstream.consumers.runner import Runner

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from expstream import schemas
+from expstream.eventlog.records import EVENTS
 from expstream.exceptions import EventTooLarge, InvalidChannelValue
 from expstream.producer.channels import (
     IMAGE,
@@ -31,7 +32,6 @@ from expstream.producer.channels import (
     to_float,
     to_timestamp,
 )
-from expstream.producer.transports.base import EVENTS
 
 __all__ = ["ENVELOPE_BYTES", "ExperimentStream", "Origin"]
 

@@ -24,10 +24,11 @@ import weakref
 from collections.abc import Callable
 
 from expstream.config import Settings
+from expstream.eventlog.records import BLOBS, Watermark
 from expstream.exceptions import DurabilityError
 from expstream.producer import undeliverable
 from expstream.producer.stream import ExperimentStream, Origin
-from expstream.producer.transports.base import BLOBS, Transport, Watermark
+from expstream.producer.transports.base import Transport
 
 __all__ = ["FAILED_BYTES_LIMIT", "HEARTBEAT_INTERVAL", "Writer"]
 

@@ -7,7 +7,7 @@ they live with the sinks, below both: the query side never imports the consumer 
 from __future__ import annotations
 
 from expstream.consumers.sinks.base import TableStore
-from expstream.producer.transports.base import Watermark
+from expstream.eventlog.records import Watermark
 
 __all__ = ["blob_key", "part_prefix", "read_progress"]
 

@@ -1,6 +1,6 @@
 """The source port: where consumers read events by position.
 
-A source is a Kafka-like reader over the topics in :data:`producer.transports.base.TOPICS`:
+A source is a Kafka-like reader over the topics in :data:`expstream.eventlog.records.TOPICS`:
 records come in offset order per partition; ``seek`` moves to positions the sinks remember;
 ``commit`` stores how far the sinks hold the data, ``committed`` reads it back.
 """
@@ -10,25 +10,13 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from expstream.producer.transports.base import Watermark
+from expstream.eventlog.records import Record, Watermark
 
-__all__ = ["POLL_BYTES", "PartitionedLogSource", "Record", "Source"]
+__all__ = ["POLL_BYTES", "PartitionedLogSource", "Source"]
 
 #: Payload bytes one poll of an embedded source returns at most (besides one record): bounds memory with blobs.
 POLL_BYTES = 64 << 20
-
-
-@dataclass(slots=True)
-class Record:  # not frozen: frozen dataclasses cost 3x to build, and a source makes millions
-    topic: str
-    partition: int
-    offset: int
-    #: offset of the record after this one: what to store as the position once this one is held
-    next_offset: int
-    key: str
-    value: bytes
 
 
 class Source(ABC):

@@ -15,10 +15,8 @@ from kafka import ConsumerRebalanceListener
 
 from expstream.config import Settings
 from expstream.consumers.runner import DeadLetter
-from expstream.consumers.sources.base import Record, Source
-from expstream.exceptions import TransportError
-from expstream.producer.transports.base import TOPICS, Watermark
-from expstream.producer.transports.kafka import (
+from expstream.consumers.sources.base import Source
+from expstream.eventlog.kafka import (
     DEAD_LETTER,
     MAX_MESSAGE_BYTES,
     ensure_topics,
@@ -26,6 +24,8 @@ from expstream.producer.transports.kafka import (
     logical_topic,
     physical_topic,
 )
+from expstream.eventlog.records import TOPICS, Record, Watermark
+from expstream.exceptions import TransportError
 
 __all__ = ["KafkaSource", "kafka_dead_letter"]
 

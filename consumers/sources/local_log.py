@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource, Record
+from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import TOPICS, Record, Watermark
 from expstream.exceptions import ExpstreamTimeoutError, TransportError
 from expstream.localfiles import read_json_or_none, write_atomically
-from expstream.producer.transports.base import TOPICS, Watermark
-from expstream.producer.transports.local_log import LocalLog
 
 __all__ = ["LocalLogSource"]
 

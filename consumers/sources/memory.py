@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
-from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource, Record
-from expstream.producer.transports.base import TOPICS, Watermark
-from expstream.producer.transports.memory import MemoryLog
+from expstream.consumers.sources.base import POLL_BYTES, PartitionedLogSource
+from expstream.eventlog.memory import MemoryLog
+from expstream.eventlog.records import TOPICS, Record, Watermark
 
 __all__ = ["MemorySource"]
 

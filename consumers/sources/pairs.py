@@ -13,9 +13,11 @@ from typing import Protocol
 from expstream.consumers.sources.base import Source
 from expstream.consumers.sources.local_log import LocalLogSource
 from expstream.consumers.sources.memory import MemorySource
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.memory import MemoryLog
 from expstream.producer.transports.base import Transport
-from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.local_log import LocalLogTransport
+from expstream.producer.transports.memory import MemoryTransport
 
 __all__ = ["ADAPTERS", "NEEDS_SERVICES", "SourceFactory", "open_pair"]
 

@@ -21,9 +21,9 @@ import uuid
 from typing import Any
 
 from expstream.config import Settings
+from expstream.eventlog.kafka import ensure_topics, kafka_options, new_topic, physical_topic
 from expstream.exceptions import ExperimentNumbersExhausted, TransportError
 from expstream.producer.numbering.base import MAX_NUMBER, Numbering
-from expstream.producer.transports.kafka import ensure_topics, kafka_options, new_topic, physical_topic
 
 __all__ = ["NUMBERING_TOPIC", "KafkaNumbering"]
 

@@ -10,10 +10,10 @@ is missing or damaged (once per project and home), never on the path of a health
 from __future__ import annotations
 
 from expstream import schemas
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import EVENTS
 from expstream.exceptions import EventDecodeError
 from expstream.producer.numbering.base import KnownNumbers, NumberSource
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.local_log import LocalLog
 
 __all__ = ["numbers_in_log"]
 

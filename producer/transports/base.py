@@ -10,16 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-__all__ = ["BLOBS", "EVENTS", "TOPICS", "Transport", "Watermark"]
+from expstream.eventlog.records import Watermark
 
-#: Small events: experiments, points, tags, properties, states.
-EVENTS = "expstream.events"
-#: Artifact, image and source bytes, apart so that large uploads never delay metrics.
-BLOBS = "expstream.blobs"
-TOPICS = (EVENTS, BLOBS)
-
-#: ``(topic, partition) -> next offset``: everything below it is durable.
-Watermark = dict[tuple[str, int], int]
+__all__ = ["Transport"]
 
 
 class Transport(ABC):

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 import expstream
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import EVENTS
 from expstream.exceptions import (
     ExperimentLimitReached,
     ExperimentNumbersExhausted,
@@ -29,8 +31,6 @@ from expstream.exceptions import (
     NeptuneException,
 )
 from expstream.producer.numbering import MAX_NUMBER, KnownNumbers, LocalFileNumbering
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.local_log import LocalLog
 
 PROJECT = "acme/sandbox"
 
@@ -300,7 +300,7 @@ def test_taking_a_number_gives_up_at_the_deadline(tmp_path: Path, stopped_holder
 def damage_record(home: Path, experiment_id: str, kind: str) -> None:
     """Flip one byte in the payload of the experiment's ``kind`` event, as a bad disk would."""
     from expstream import schemas
-    from expstream.producer.transports.local_log import HEADER_SIZE
+    from expstream.eventlog.local_log import HEADER_SIZE
 
     log = LocalLog(home / "log")
     partition = log.partition_for(experiment_id)

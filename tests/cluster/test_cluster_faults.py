@@ -8,7 +8,7 @@ from typing import Any
 
 import expstream
 from expstream.config import Settings
-from expstream.producer.transports.kafka import kafka_options, physical_topic
+from expstream.eventlog.kafka import kafka_options, physical_topic
 
 ROUNDS, PER_ROUND, CHANNELS = 40, 250, 2
 

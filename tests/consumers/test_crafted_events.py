@@ -23,7 +23,7 @@ import pytest
 import expstream
 from expstream import schemas
 from expstream.config import Settings
-from expstream.producer.transports.base import BLOBS, EVENTS
+from expstream.eventlog.records import BLOBS, EVENTS
 
 CHUNK = 1024
 GENUINE = hashlib.sha512(b"the model").digest() * 40  # 2,560 bytes: three chunks of 1 KiB, the last short
@@ -40,7 +40,8 @@ class Deployment:
 
 
 def _embedded(home: Path) -> Deployment:
-    from expstream.producer.transports.local_log import LocalLog, LocalLogTransport
+    from expstream.eventlog.local_log import LocalLog
+    from expstream.producer.transports.local_log import LocalLogTransport
 
     def inject(topic: str, key: str, messages: list[bytes]) -> None:
         transport = LocalLogTransport(LocalLog(home / "log"))
@@ -60,7 +61,7 @@ def _embedded(home: Path) -> Deployment:
 def _cluster(settings: Settings) -> Deployment:
     from kafka import KafkaConsumer, KafkaProducer
 
-    from expstream.producer.transports.kafka import kafka_options, physical_topic
+    from expstream.eventlog.kafka import kafka_options, physical_topic
 
     def inject(topic: str, key: str, messages: list[bytes]) -> None:
         producer = KafkaProducer(**kafka_options(settings))

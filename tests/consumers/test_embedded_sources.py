@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from expstream.consumers.sources.pairs import open_pair
-from expstream.producer.transports.base import EVENTS
+from expstream.eventlog.records import EVENTS
 
 
 @pytest.mark.parametrize("kind", ["memory", "local_log"])

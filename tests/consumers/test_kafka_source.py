@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from expstream.config import Settings, load_settings
-from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.kafka import KafkaSource
-from expstream.producer.transports.base import EVENTS, TOPICS
+from expstream.eventlog.records import EVENTS, TOPICS, Record
 from expstream.producer.transports.kafka import KafkaTransport
 
 

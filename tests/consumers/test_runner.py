@@ -21,14 +21,15 @@ from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.chdb import ChdbTables
 from expstream.consumers.sinks.layout import part_prefix
 from expstream.consumers.sinks.localfs import LocalFolderStore
-from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.local_log import LocalLogSource
 from expstream.consumers.sources.memory import MemorySource
+from expstream.eventlog.local_log import LocalLog, frame_records
+from expstream.eventlog.memory import MemoryLog
+from expstream.eventlog.records import BLOBS, EVENTS, Record
 from expstream.exceptions import FileNotFound, StorageError
 from expstream.producer.blobs import send_bytes
-from expstream.producer.transports.base import BLOBS, EVENTS
-from expstream.producer.transports.local_log import LocalLog, LocalLogTransport, frame_records
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.local_log import LocalLogTransport
+from expstream.producer.transports.memory import MemoryTransport
 from expstream.producer.writer import Writer
 from expstream.query.reader import Reader
 

@@ -22,9 +22,10 @@ from expstream import schemas
 from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sources.memory import MemorySource
+from expstream.eventlog.memory import MemoryLog
+from expstream.eventlog.records import BLOBS, EVENTS
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
-from expstream.producer.transports.base import BLOBS, EVENTS
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.memory import MemoryTransport
 from expstream.query.reader import Reader
 from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
 

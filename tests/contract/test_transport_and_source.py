@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from expstream.consumers.sources.base import Record, Source
+from expstream.consumers.sources.base import Source
 from expstream.consumers.sources.pairs import ADAPTERS, NEEDS_SERVICES, SourceFactory, open_pair
-from expstream.producer.transports.base import BLOBS, EVENTS, TOPICS, Transport
+from expstream.eventlog.records import BLOBS, EVENTS, TOPICS, Record
+from expstream.producer.transports.base import Transport
 
 PARTITIONS = 4
 

@@ -6,9 +6,9 @@ import pytest
 
 import expstream
 from expstream.config import Settings
+from expstream.eventlog.kafka import kafka_options, physical_topic
 from expstream.exceptions import ExperimentNumbersExhausted
 from expstream.producer.numbering.kafka import NUMBERING_TOPIC, KafkaNumbering
-from expstream.producer.transports.kafka import kafka_options, physical_topic
 
 
 def test_numbers_stop_at_the_limit_and_every_reader_agrees(cluster: Settings) -> None:

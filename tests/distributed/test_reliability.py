@@ -16,7 +16,7 @@ import pytest
 import expstream
 from expstream import schemas
 from expstream.config import Settings
-from expstream.producer.transports.kafka import kafka_options, physical_topic
+from expstream.eventlog.kafka import kafka_options, physical_topic
 
 
 def with_path(url: str, path: str) -> str:

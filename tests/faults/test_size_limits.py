@@ -16,8 +16,8 @@ import pytest
 import expstream
 from expstream import schemas
 from expstream.config import Settings
+from expstream.eventlog.records import EVENTS
 from expstream.exceptions import EventTooLarge
-from expstream.producer.transports.base import EVENTS
 
 QUIET = {
     "upload_source_files": [],
@@ -118,7 +118,7 @@ def test_broker_refusing_an_event_does_not_block_the_rest(
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from expstream.producer.transports.kafka import kafka_options, physical_topic
+    from expstream.eventlog.kafka import kafka_options, physical_topic
 
     admin = KafkaAdminClient(**kafka_options(cluster))  # the consumer made the topics: shrink them
     small = {"max.message.bytes": str(300_000)}

@@ -18,7 +18,7 @@ import pytest
 
 import expstream
 from expstream.consumers.sources.local_log import LocalLogSource
-from expstream.producer.transports.local_log import LocalLog
+from expstream.eventlog.local_log import LocalLog
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

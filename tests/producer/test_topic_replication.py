@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from expstream.config import load_settings
+from expstream.eventlog.kafka import new_topic, topic_replication
 from expstream.exceptions import ConfigurationError
-from expstream.producer.transports.kafka import new_topic, topic_replication
 
 
 @pytest.mark.parametrize("brokers, expected", [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (7, (3, 2))])

@@ -10,10 +10,11 @@ import pytest
 
 from expstream import schemas
 from expstream.config import Settings
+from expstream.eventlog.memory import MemoryLog
+from expstream.eventlog.records import EVENTS, Watermark
 from expstream.exceptions import DurabilityError, TransportError
 from expstream.producer import writer as writer_module
-from expstream.producer.transports.base import EVENTS, Watermark
-from expstream.producer.transports.memory import MemoryLog, MemoryTransport
+from expstream.producer.transports.memory import MemoryTransport
 from expstream.producer.writer import Writer
 
 

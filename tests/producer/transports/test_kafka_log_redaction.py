@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from expstream.config import Settings
-from expstream.producer.transports.kafka import kafka_options
+from expstream.eventlog.kafka import kafka_options
 
 SECRET = "pä$$-wörd\\1"
 

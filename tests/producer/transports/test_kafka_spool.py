@@ -27,11 +27,10 @@ import pytest
 import expstream
 from expstream import schemas
 from expstream.config import Settings, load_settings
-from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.kafka import KafkaSource
-from expstream.producer.transports.base import BLOBS, EVENTS
+from expstream.eventlog.local_log import LocalLog
+from expstream.eventlog.records import BLOBS, EVENTS, Record
 from expstream.producer.transports.kafka import KafkaTransport
-from expstream.producer.transports.local_log import LocalLog
 
 ROOT = Path(__file__).resolve().parents[3]
 #: seconds the broker stays down while a client logs

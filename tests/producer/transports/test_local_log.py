@@ -20,18 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from expstream.consumers.sources.base import Record
 from expstream.consumers.sources.local_log import LocalLogSource
+from expstream.eventlog.local_log import HEADER_SIZE, LocalLog, frame_records
+from expstream.eventlog.records import EVENTS, Record
 from expstream.exceptions import TransportError
-from expstream.producer.transports.base import EVENTS
-from expstream.producer.transports.local_log import HEADER_SIZE, LocalLog, LocalLogTransport, frame_records
+from expstream.producer.transports.local_log import LocalLogTransport
 
 # A writer process: waits for <root>/go, then appends ``n`` records "<writer>:<seq>:<padding>"
 # in batches of random size; with n < 0 it appends batches of 16 MiB forever (until killed).
 WRITER = """
 import random, sys, time
 from pathlib import Path
-from expstream.producer.transports.local_log import LocalLog
+from expstream.eventlog.local_log import LocalLog
 root, key, writer, n, segment_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 log = LocalLog(Path(root), segment_bytes=segment_bytes)
 rng = random.Random(writer)
