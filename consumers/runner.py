@@ -13,7 +13,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from expstream import schemas
 from expstream.consumers.blobs import Refusal, write_chunks
@@ -22,7 +24,9 @@ from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sinks.layout import read_progress
 from expstream.consumers.sources.base import Source
 from expstream.eventlog.records import Record, Watermark
-from expstream.exceptions import EventDecodeError, ExpstreamIOError
+from expstream.exceptions import EventDecodeError, ExpstreamIOError, SinkDataError, StorageError
+from expstream.localfiles import write_atomically
+from expstream.schemas.validation import validate
 
 __all__ = ["DeadLetter", "Runner", "folder_dead_letter"]
 
@@ -33,14 +37,18 @@ DeadLetter = Callable[[Record, str], None]
 
 
 def folder_dead_letter(folder: Path) -> DeadLetter:
-    """Dead letters as files: ``<topic>-<partition>-<offset>.bin`` and ``.reason.txt``."""
+    """Dead letters as files: ``<topic>-<partition>-<offset>.bin`` (the record's bytes as they were read)
+    and ``.reason.txt`` (why), each written atomically and fsynced. A folder that cannot take them raises
+    ``StorageError``: the batch is then retried, its positions unmoved, so the record is never lost."""
 
     def write(record: Record, reason: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         # not Path.with_suffix: topics have dots ("expstream.events"), so every letter would be "expstream.bin"
         stem = f"{record.topic}-{record.partition}-{record.offset}"
-        (folder / f"{stem}.bin").write_bytes(record.value)
-        (folder / f"{stem}.reason.txt").write_text(reason + "\n")
+        try:
+            write_atomically(folder / f"{stem}.bin", bytes(record.value))
+            write_atomically(folder / f"{stem}.reason.txt", (reason + "\n").encode("utf-8", "replace"))
+        except OSError as exc:
+            raise StorageError(f"cannot keep the dead letter {stem} in {folder}: {exc}") from exc
 
     return write
 
@@ -74,6 +82,7 @@ class Runner:
         self._dead_letter = dead_letter
         self.dead_letters = 0
         self.events = 0
+        self._refused = 0  # events of the current batch that the table store refused
 
     # --- public ----------------------------------------------------------------------------
 
@@ -144,21 +153,38 @@ class Runner:
     # --- one batch -------------------------------------------------------------------------
 
     def process(self, records: list[Record]) -> int:
-        """Write one batch of records to the sinks, then record how far they go."""
-        batch = Materializer()
+        """Write one batch of records to the sinks, then record how far they go.
+
+        Nothing in the data can stop the batch: a record that does not decode, validate
+        (:mod:`expstream.schemas.validation`) or materialize is dead-lettered on its own, and a table
+        insert refused for its data (``SinkDataError``) is bisected down to the events that carry the
+        data, which are dead-lettered while the rest of the batch is written. Only a sink or source
+        that fails as a whole (``StorageError``, ``TransportError``) ends the call, before any position
+        moves: the batch is then read again, and nothing was dead-lettered for it.
+        """
         positions: dict[tuple[str, int], int] = {}
+        accepted: list[_Accepted] = []
+        batch = Materializer()
         for record in records:
             positions[(record.topic, record.partition)] = record.next_offset
             try:
                 kind, event = schemas.decode(record.value)
-                batch.add(kind, event)
+                validate(kind, event)
             except EventDecodeError as exc:
                 self._reject(record, str(exc))
-            except (KeyError, TypeError, ValueError) as exc:
+                continue
+            except Exception as exc:  # whatever bytes can make a decoder raise: the record's fault
                 self._reject(record, f"malformed event: {exc!r}")
+                continue
+            try:
+                batch.add(kind, event)
+            except Exception as exc:  # rows of the event may be half added: build the batch again without it
+                self._reject(record, str(exc) if isinstance(exc, EventDecodeError) else f"malformed event: {exc!r}")
+                batch = _materialize(accepted)
+                continue
+            accepted.append(_Accepted(record, kind, event))
         self._write_objects(batch, records)
-        for table, columns in batch.columns().items():
-            self.tables.insert(table, columns)
+        self._insert(batch, accepted)
         now = time.time()
         self.tables.insert(
             "consumer_progress",
@@ -171,8 +197,31 @@ class Runner:
             },
         )
         self.source.commit(positions)
-        self.events += batch.events
-        return batch.events
+        applied = len(accepted) - self._refused
+        self._refused = 0
+        self.events += applied
+        return applied
+
+    def _insert(self, batch: Materializer, accepted: list[_Accepted]) -> None:
+        """Insert the tables of ``batch`` (the events ``accepted``); on ``SinkDataError``, halve the events
+        and insert each half, until the events the sink refuses are alone, and dead-letter those.
+
+        Inserts are idempotent, so the rows of good events written before the error are simply written
+        again. A refused event's rows that another table had already taken stay there (ClickHouse has no
+        transaction across tables); validation keeps such events from reaching the sinks in the first place."""
+        try:
+            for table, columns in batch.columns().items():
+                self.tables.insert(table, columns)
+        except SinkDataError as exc:
+            if len(accepted) <= 1:
+                for item in accepted:
+                    self._refused += 1
+                    self._reject(item.record, f"refused by the table store: {exc}")
+                return
+            log.warning("A batch of %d events was refused for its data; narrowing it down: %s", len(accepted), exc)
+            half = len(accepted) // 2
+            for part in (accepted[:half], accepted[half:]):
+                self._insert(_materialize(part), part)
 
     def _resume(self) -> Watermark:
         """Continue from what the tables hold; partitions they know nothing of start at 0."""
@@ -195,6 +244,22 @@ class Runner:
             record = _chunk_record(records, refusal)
             if record is not None:
                 self._reject(record, f"ArtifactChunk refused: {refusal.reason}")
+
+
+@dataclass(slots=True)
+class _Accepted:
+    """A record that decoded and validated, with its event: what a batch is rebuilt from."""
+
+    record: Record
+    kind: str
+    event: dict[str, Any]
+
+
+def _materialize(accepted: list[_Accepted]) -> Materializer:
+    batch = Materializer()
+    for item in accepted:
+        batch.add(item.kind, item.event)
+    return batch
 
 
 def _chunk_record(records: list[Record], refusal: Refusal) -> Record | None:

@@ -33,11 +33,17 @@ def main() -> None:
     help="With --once: seconds to wait for the embedded tables' lock (default EXPSTREAM_LOCK_TIMEOUT).",
 )
 def consume(once: bool, lock_timeout: float | None) -> None:
-    """Materialize events from the event log into the tables and the object store."""
-    from expstream.exceptions import LockTimeout
+    """Materialize events from the event log into the tables and the object store.
+
+    Bad records are dead-lettered and never stop it; a service that is down is retried with backoff.
+    What does end it (a service unreachable at start, a setting it cannot use) is one ``Error:`` line."""
+    from expstream.exceptions import ExpstreamIOError, LockTimeout, NeptuneException
     from expstream.wiring import LOCK_TIMEOUT_EXIT, consumer_runner
 
-    runner = consumer_runner(load_settings())
+    try:
+        runner = consumer_runner(load_settings())
+    except NeptuneException as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
     if once:
         try:
             with runner.tables.hold(lock_timeout):
@@ -45,6 +51,8 @@ def consume(once: bool, lock_timeout: float | None) -> None:
         except LockTimeout as exc:
             click.echo(str(exc), err=True)
             sys.exit(LOCK_TIMEOUT_EXIT)
+        except ExpstreamIOError as exc:  # a store or log that fails now: nothing moved, the next run retries
+            raise click.ClickException(" ".join(str(exc).split())) from exc
         click.echo(f"materialized {applied} events ({runner.dead_letters} dead-lettered)")
         return
     stop = threading.Event()

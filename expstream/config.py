@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
         description="ClickHouse cluster (remote_servers) of sharded, replicated tables; unset: one server",
     )
+    clickhouse_timeout: float = Field(
+        default=30.0, gt=0, description="seconds one ClickHouse connect or request may take before it fails"
+    )
     s3: SecretStr | None = Field(default=None, description="http(s)://access_key:secret_key@host:port/bucket")
     s3_ca: Path | None = Field(default=None, description="CA bundle for an https S3 endpoint")
     replay_clickhouse_password: SecretStr | None = Field(

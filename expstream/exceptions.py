@@ -25,7 +25,9 @@ Legacy names are kept because client code catches them (``neptune.exceptions.*``
     ├── ExpstreamIOError
     │   ├── TransportError      the event log / Kafka failed
     │   ├── StorageError        ClickHouse / chdb / object store failed
+    │   │   └── SinkDataError   a sink refused the data of an insert (types, ranges): retrying cannot help
     │   ├── EventDecodeError    a message is not a valid event
+    │   │   └── EventValidationError  it decodes, but breaks what its schema means (ranges, ids, NaN)
     │   └── LocalStateError     a file under EXPSTREAM_HOME is damaged and cannot be rebuilt
     ├── ExpstreamTimeoutError (also TimeoutError)
     │   └── LockTimeout         a lock held by another process was not free before the deadline
@@ -255,6 +257,20 @@ class EventTooLarge(NeptuneException, ValueError):
 
 class EventDecodeError(ExpstreamIOError):
     """A message is not a valid expstream event (garbage, truncated, unknown schema)."""
+
+
+class EventValidationError(EventDecodeError):
+    """A message decodes, but its event breaks what its schema means: a malformed id, a NaN where a finite
+    number is required, a negative size, a string too long, an unknown kind (:mod:`expstream.schemas.validation`).
+
+    Consumers dead-letter such an event before it reaches a sink."""
+
+
+class SinkDataError(StorageError):
+    """A sink refused the data of one insert (a value its column cannot hold, text it cannot parse).
+
+    Unlike a sink that is down, retrying the same data cannot help: the consumer narrows the batch down to
+    the events that carry the data and dead-letters only those."""
 
 
 class LocalStateError(ExpstreamIOError):

@@ -107,7 +107,7 @@ def consumer_runner(settings: Settings) -> Runner:
     if not settings.distributed:
         return embedded_runner(settings)
     _check_distributed(settings)
-    from expstream.consumers.runner import Runner
+    from expstream.consumers.runner import Runner, folder_dead_letter
     from expstream.consumers.sources.kafka import KafkaSource, kafka_dead_letter
 
     tables, objects = server_stores(settings)
@@ -117,7 +117,7 @@ def consumer_runner(settings: Settings) -> Runner:
         tables,
         objects,
         group=settings.consumer_group,
-        dead_letter=kafka_dead_letter(settings),
+        dead_letter=kafka_dead_letter(settings, folder_dead_letter(_home(settings) / "dead-letter")),
         resume_from_tables=False,
         max_records=settings.consumer_batch_messages,
     )
@@ -252,7 +252,8 @@ def create_table_store(kind: str, **options: Any) -> TableStore:
 
     ``chdb`` takes ``folder`` and optionally ``database``; ``clickhouse`` takes ``url``
     (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path) and
-    ``cluster`` (the sharded layout on that ClickHouse cluster).
+    ``timeout`` (seconds one connect or request may take) and ``cluster`` (the sharded layout on that ClickHouse
+    cluster).
     """
     if kind == "chdb":
         from expstream.consumers.sinks.chdb import ChdbTables
@@ -276,7 +277,11 @@ def stores_from_urls(settings: Settings, clickhouse_url: str, s3_url: str) -> tu
     require_distributed_extra()
     return (
         create_table_store(
-            "clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca, cluster=settings.clickhouse_cluster
+            "clickhouse",
+            url=clickhouse_url,
+            ca=settings.clickhouse_ca,
+            timeout=settings.clickhouse_timeout,
+            cluster=settings.clickhouse_cluster,
         ),
         create_object_store("s3", url=s3_url, ca=settings.s3_ca),
     )

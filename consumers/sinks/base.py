@@ -23,9 +23,41 @@ from expstream.exceptions import ArtifactPathError, BlobIntegrityError, Configur
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["ObjectStore", "TableStore", "check_digest", "cluster_ddl_statements", "ddl_statements", "validate_key"]
+__all__ = [
+    "DATA_ERROR_CODES",
+    "ObjectStore",
+    "TableStore",
+    "check_digest",
+    "cluster_ddl_statements",
+    "ddl_statements",
+    "validate_key",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+#: ClickHouse error codes that blame the inserted data, not the server: a value the column cannot hold or
+#: text that does not parse as its type. The same data fails the same way every time, so an insert that
+#: fails with one of these raises ``SinkDataError`` (dead-letter the event), never ``StorageError`` (retry).
+DATA_ERROR_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        32,  # ATTEMPT_TO_READ_AFTER_EOF (a column shorter than its block)
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    }
+)
 
 
 def ddl_statements() -> list[str]:
@@ -96,7 +128,11 @@ class TableStore(ABC):
 
     @abstractmethod
     def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        """Insert one columnar batch; every column has the same length."""
+        """Insert one columnar batch; every column has the same length.
+
+        ``SinkDataError`` when the data itself is refused (a value out of its column's range, text that does
+        not parse): the same columns would fail again. Any other failure (server down, timeout, lock) is a
+        ``StorageError`` worth retrying."""
 
     @abstractmethod
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:

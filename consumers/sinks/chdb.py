@@ -13,6 +13,7 @@ reopens the session (~50 ms, the folder lock stays held): the materializer share
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,13 +23,17 @@ from typing import Any
 
 import pandas as pd
 
-from expstream.consumers.sinks.base import TableStore, ddl_statements
+from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, ddl_statements
 from expstream.consumers.sinks.params import format_param
 from expstream.consumers.sinks.readonly import check_read_only
-from expstream.exceptions import LockTimeout, StorageError
+from expstream.exceptions import LockTimeout, SinkDataError, StorageError
 from expstream.locking import default_lock_timeout, flock, open_lock_file
 
 __all__ = ["ChdbTables"]
+
+
+#: chdb's errors carry the ClickHouse error code in their text: ``Code: 6. DB::Exception: ...``
+_CODE = re.compile(r"\bCode: (\d+)\.")
 
 
 class ChdbTables(TableStore):
@@ -143,7 +148,9 @@ class ChdbTables(TableStore):
             try:
                 self._session.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(frame)")
             except Exception as exc:
-                raise StorageError(f"insert into {table} failed: {exc}") from exc
+                code = _CODE.search(str(exc))
+                error = SinkDataError if code and int(code.group(1)) in DATA_ERROR_CODES else StorageError
+                raise error(f"insert into {table} failed: {exc}") from exc
 
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
         bound = {k: format_param(v) for k, v in (params or {}).items()}

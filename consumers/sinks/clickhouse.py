@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import struct
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,9 +22,9 @@ import numpy as np
 import pandas as pd
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from expstream.consumers.sinks.base import TableStore, cluster_ddl_statements, ddl_statements
+from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, cluster_ddl_statements, ddl_statements
 from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
-from expstream.exceptions import ConfigurationError, StorageError
+from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.service_urls import parse_clickhouse_url
 
 __all__ = ["ClickHouseTables"]
@@ -65,6 +66,16 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, (errors.NetworkError, errors.SocketTimeoutError, EOFError, ConnectionError, socket.timeout)):
         return True
     return isinstance(exc, errors.ServerException) and exc.code in _TRANSIENT_CODES
+
+
+def _data_error(exc: BaseException) -> bool:
+    """Whether the insert failed on its data (a type or range the column refuses), not on the server:
+    the driver's client-side conversions (numpy, struct packing) and the server's parse and type errors."""
+    from clickhouse_driver import errors
+
+    if isinstance(exc, (errors.TypeMismatchError, errors.TooLargeStringSize, OverflowError, struct.error)):
+        return True
+    return isinstance(exc, errors.ServerException) and exc.code in DATA_ERROR_CODES
 
 
 def _bind(sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -174,6 +185,7 @@ class ClickHouseTables(TableStore):
         secure: bool = False,
         ca: Path | None = None,
         connect_timeout: float = 10.0,
+        timeout: float = 300.0,
         attempts: int = 3,
         cluster: str | None = None,
     ) -> None:
@@ -189,7 +201,11 @@ class ClickHouseTables(TableStore):
         self.secure = secure
         self.ca = ca
         self._password = password
-        self._connect_timeout = connect_timeout
+        # A server that accepts connections but never answers (stopped, hung, a black-holed port) must
+        # give an error, not a read that hangs: every connect and every request has a deadline, and
+        # ``attempts`` bounds the retries, so one call fails within about attempts x timeout.
+        self._connect_timeout = min(connect_timeout, timeout)
+        self._timeout = timeout
         self._attempts = max(1, attempts)
         self._local = threading.local()
         self._clients: list[Any] = []
@@ -197,7 +213,9 @@ class ClickHouseTables(TableStore):
         self._column_types: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, ca: Path | None = None, cluster: str | None = None) -> ClickHouseTables:
+    def from_url(
+        cls, url: str, ca: Path | None = None, timeout: float = 300.0, cluster: str | None = None
+    ) -> ClickHouseTables:
         """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle);
         ``cluster``: the sharded layout on that ClickHouse cluster."""
         parsed = parse_clickhouse_url(url)
@@ -209,6 +227,7 @@ class ClickHouseTables(TableStore):
             database=parsed.database,
             secure=parsed.secure,
             ca=ca,
+            timeout=timeout,
             cluster=cluster,
         )
 
@@ -232,6 +251,8 @@ class ClickHouseTables(TableStore):
             password=self._password,
             database=database,
             connect_timeout=self._connect_timeout,
+            send_receive_timeout=self._timeout,
+            sync_request_timeout=self._timeout,
             settings={"use_numpy": True, **(CLUSTER_SETTINGS if self.cluster else {})},
             **tls,
         )
@@ -245,8 +266,9 @@ class ClickHouseTables(TableStore):
             client = self._local.client = self._new_client(self.database)
         return client
 
-    def _call(self, what: str, action: Callable[[], _T]) -> _T:
-        """Run ``action`` with a few retries on transient errors; failures become StorageError."""
+    def _call(self, what: str, action: Callable[[], _T], *, data: bool = False) -> _T:
+        """Run ``action`` with a few retries on transient errors; failures become StorageError, or
+        SinkDataError when ``data`` (an insert) and the error blames the data."""
         retrying = retry(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self._attempts),
@@ -258,7 +280,8 @@ class ClickHouseTables(TableStore):
         except StorageError:
             raise
         except Exception as exc:
-            raise StorageError(f"ClickHouse {what} failed on {self!r}: {self._scrub(exc)}") from exc
+            error = SinkDataError if data and _data_error(exc) else StorageError
+            raise error(f"ClickHouse {what} failed on {self!r}: {self._scrub(exc)}") from exc
 
     def _scrub(self, exc: BaseException) -> str:
         text = str(exc).split("Stack trace:", 1)[0].strip() or type(exc).__name__
@@ -317,11 +340,15 @@ class ClickHouseTables(TableStore):
         unknown = [c for c in columns if c not in types]
         if unknown:
             raise StorageError(f"insert into {table}: no columns {unknown}")
-        data = [_insert_column(values, types[name]) for name, values in columns.items()]
+        try:
+            data = [_insert_column(values, types[name]) for name, values in columns.items()]
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. -1 for a UInt32 column: numpy refuses it
+            raise SinkDataError(f"insert into {table}: a value does not fit its column ({exc})") from exc
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
         self._call(
             f"insert into {table}",
             lambda: self._client().execute(sql, data, columnar=True, settings={"use_numpy": True}),
+            data=True,
         )
 
     def _types(self, table: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ idempotent sinks absorb it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,6 +29,8 @@ from expstream.eventlog.records import TOPICS, Record, Watermark
 from expstream.exceptions import TransportError
 
 __all__ = ["KafkaSource", "kafka_dead_letter"]
+
+log = logging.getLogger("expstream.consumer")
 
 #: seconds a member of a group that stops heartbeating keeps its partitions (the broker's minimum)
 SESSION_TIMEOUT = 6.0
@@ -77,12 +80,15 @@ class KafkaSource(Source):
     def _all_partitions(self, timeout: float = 10.0) -> list[Any]:
         """Every partition of the topics; waits for the metadata of topics created just now."""
         deadline = time.monotonic() + timeout
-        while True:
-            found = {t: sorted(self._consumer.partitions_for_topic(t) or ()) for t in self.topics}
-            if all(found.values()) or time.monotonic() > deadline:
-                return [self._tp(t, p) for t in self.topics for p in found[t]]
-            time.sleep(0.05)
-            self._consumer.topics()  # refreshes the metadata of every topic
+        try:
+            while True:
+                found = {t: sorted(self._consumer.partitions_for_topic(t) or ()) for t in self.topics}
+                if all(found.values()) or time.monotonic() > deadline:
+                    return [self._tp(t, p) for t in self.topics for p in found[t]]
+                time.sleep(0.05)
+                self._consumer.topics()  # refreshes the metadata of every topic
+        except Exception as exc:
+            raise TransportError(f"cannot read Kafka topic metadata: {type(exc).__name__}: {exc}") from exc
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
         try:
@@ -99,13 +105,16 @@ class KafkaSource(Source):
 
     def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
         """Seek assigned partitions now; others when the group assigns them to this member."""
-        assigned = self._consumer.assignment()
-        for (topic, partition), offset in positions.items():
-            tp = self._tp(physical_topic(self.settings, topic), partition)
-            if tp in assigned:
-                self._consumer.seek(tp, offset)
-            else:
-                self._pending_seeks[tp] = offset
+        try:
+            assigned = self._consumer.assignment()
+            for (topic, partition), offset in positions.items():
+                tp = self._tp(physical_topic(self.settings, topic), partition)
+                if tp in assigned:
+                    self._consumer.seek(tp, offset)
+                else:
+                    self._pending_seeks[tp] = offset
+        except Exception as exc:  # e.g. the partition was revoked by a rebalance in between
+            raise TransportError(f"Kafka seek failed: {type(exc).__name__}: {exc}") from exc
 
     def commit(self, positions: Mapping[tuple[str, int], int]) -> None:
         """Commit as a member of the group: joins it first when it has not yet (commits of a
@@ -149,12 +158,18 @@ class KafkaSource(Source):
 
     def end_offsets(self) -> Watermark:
         partitions = list(self._consumer.assignment()) or self._all_partitions()
-        ends: dict[Any, int] = self._consumer.end_offsets(partitions)
+        try:
+            ends: dict[Any, int] = self._consumer.end_offsets(partitions)
+        except Exception as exc:
+            raise TransportError(f"cannot read the end offsets from Kafka: {type(exc).__name__}: {exc}") from exc
         return {(logical_topic(self.settings, tp.topic), tp.partition): int(offset) for tp, offset in ends.items()}
 
     def close(self) -> None:
         """Leave the group at once (its partitions go to the other members without a session timeout)."""
-        self._consumer.close(autocommit=False)
+        try:
+            self._consumer.close(autocommit=False)
+        except Exception as exc:  # the broker is gone: the session timeout frees the partitions instead
+            log.warning("Leaving the Kafka consumer group failed: %s: %s", type(exc).__name__, exc)
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):
@@ -173,21 +188,74 @@ class _SeekOnAssign(ConsumerRebalanceListener):
                 self.source._consumer.seek(tp, offset)
 
 
-def kafka_dead_letter(settings: Settings) -> DeadLetter:
-    """Dead letters to the ``expstream.dead-letter`` topic: the original bytes, where they came
-    from and why, in headers, so nothing is lost and the partition moves on."""
-    from kafka import KafkaProducer
+#: tries of one dead-letter send to Kafka, and the pause before the first retry (doubled each time)
+DEAD_LETTER_ATTEMPTS, DEAD_LETTER_PAUSE = 4, 0.5
 
-    producer = KafkaProducer(**kafka_options(settings), acks="all", max_request_size=MAX_MESSAGE_BYTES)
+
+def kafka_dead_letter(
+    settings: Settings,
+    fallback: DeadLetter,
+    *,
+    attempts: int = DEAD_LETTER_ATTEMPTS,
+    pause: float = DEAD_LETTER_PAUSE,
+    timeout: float = 10.0,
+) -> DeadLetter:
+    """Dead letters to the ``<prefix>.dead-letter`` topic: the original bytes, where they came from and
+    why, in headers, so nothing is lost and the partition moves on.
+
+    A send that fails (Kafka unreachable, the topic refusing the record) is retried with backoff; if it
+    keeps failing, the record goes to ``fallback`` (the consumer's ``$EXPSTREAM_HOME/dead-letter/`` folder)
+    instead, so that a dead letter never ends ``expstream consume`` nor loses the record. ``timeout``: seconds
+    one try waits for the brokers. The producer is made on the first letter: a consumer that never meets a
+    bad record never opens it."""
+    state: dict[str, Any] = {}
+    topic = physical_topic(settings, DEAD_LETTER)
+
+    def producer() -> Any:
+        if "producer" not in state:
+            from kafka import KafkaProducer
+
+            state["producer"] = KafkaProducer(
+                **kafka_options(settings),
+                acks="all",
+                max_request_size=MAX_MESSAGE_BYTES,
+                max_block_ms=int(timeout * 1000),
+                request_timeout_ms=int(timeout * 1000),
+            )
+        return state["producer"]
 
     def send(record: Record, reason: str) -> None:
         headers = [
-            ("reason", reason.encode()),
+            ("reason", reason.encode("utf-8", "replace")),
             ("topic", record.topic.encode()),
             ("partition", str(record.partition).encode()),
             ("offset", str(record.offset).encode()),
         ]
-        topic = physical_topic(settings, DEAD_LETTER)
-        producer.send(topic, key=record.key.encode(), value=record.value, headers=headers).get(timeout=30)
+        wait = pause
+        for attempt in range(1, attempts + 1):
+            try:
+                producer().send(topic, key=record.key.encode(), value=record.value, headers=headers).get(
+                    timeout=timeout
+                )
+                return
+            except Exception as exc:  # kafka-python raises many kinds; each is a failed send
+                _discard(state.pop("producer", None))  # the next try starts afresh, nothing left queued
+                log.warning("Dead letter to %s failed (try %d of %d): %s: %s", topic, attempt, attempts,
+                            type(exc).__name__, exc)  # fmt: skip
+                if attempt < attempts:
+                    time.sleep(wait)
+                    wait *= 2
+        log.error("Kafka took no dead letter for %s[%d]@%d; kept locally instead", record.topic, record.partition,
+                  record.offset)  # fmt: skip
+        fallback(record, f"{reason} (kept here: the {topic} topic took no record)")
 
     return send
+
+
+def _discard(producer: Any) -> None:
+    """Close a producer whose send failed without waiting for what it still queues (kept elsewhere)."""
+    if producer is not None:
+        try:
+            producer.close(timeout=0)
+        except Exception as exc:  # closing a producer of a broker that is gone
+            log.debug("Closing the dead-letter producer failed: %s", exc)

@@ -17,7 +17,7 @@ import pytest
 
 from expstream.consumers.materializer import TABLE_COLUMNS, Runs
 from expstream.consumers.sinks.base import TableStore, ddl_statements
-from expstream.exceptions import ConfigurationError, StorageError
+from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.wiring import TABLE_STORES, create_table_store
 
 TRICKY = [
@@ -278,6 +278,17 @@ def test_a_bad_query_is_a_storage_error(tables: TableStore) -> None:
         tables.query_df("SELECT 1 FROM no_such_table")
 
 
+def test_an_insert_refused_for_its_data_is_a_sink_data_error_and_writes_nothing(tables: TableStore) -> None:
+    """What the consumer dead-letters (after narrowing the batch down) instead of retrying forever."""
+    bad = {"experiment_id": ["e1", "e2"], "session_id": ["s", "s"], "host": ["h", "h"], "pid": ["seven", "not a pid"],
+           "ts": [1.0, 2.0]}  # fmt: skip
+    with pytest.raises(SinkDataError):
+        tables.insert("heartbeats", bad)
+    tables.insert("heartbeats", {k: v[:1] for k, v in bad.items()} | {"pid": [7]})
+    rows = tables.query_df("SELECT experiment_id, pid FROM heartbeats FINAL")
+    assert rows["experiment_id"].tolist() == ["e1"] and rows["pid"].tolist() == [7]
+
+
 # --- the server adapter ------------------------------------------------------------------------------
 
 
@@ -307,6 +318,10 @@ def test_clickhouse_unreachable_server_is_a_storage_error_after_retries() -> Non
         store.query_df("SELECT 1")
     assert "t0psecret" not in str(caught.value)
     assert "t0psecret" not in repr(store)
+    store._column_types["heartbeats"] = {"experiment_id": "String", "pid": "UInt32"}  # as if it had been up
+    with pytest.raises(StorageError) as down:
+        store.insert("heartbeats", {"experiment_id": ["e"], "pid": [1]})
+    assert not isinstance(down.value, SinkDataError)  # an outage: retried by the consumer, never dead-lettered
 
 
 def test_clickhouse_url_forms() -> None:
