@@ -142,3 +142,39 @@ def test_clickhouse_replica_stopped_while_consumers_write_and_queries_run(
     values = exp.get_numeric_channels_values("m0")  # through the Distributed table, clickhouse-3 first again
     assert values["x"].tolist() == [float(i) for i in range(n)]
     assert values["m0"].tolist() == [float(i * 10) for i in range(n)]
+
+
+def test_zookeeper_stopped_for_20_seconds_while_consumers_write(
+    on_cluster: Settings, cluster_consumer: Any, real_cluster: dict[str, Any]
+) -> None:
+    cluster, state_path = real_cluster["cluster"], real_cluster["state_path"]
+    expstream.init("acme/faults")
+    exp = expstream.create_experiment("zookeeper-down", upload_source_files=[], send_hardware_metrics=False)
+    halfway = threading.Event()
+
+    def log() -> None:
+        for r in range(ROUNDS):
+            for i in range(r * PER_ROUND, (r + 1) * PER_ROUND):
+                exp.log_metric("m0", i, float(i * 10))
+            if r == ROUNDS // 4:
+                halfway.set()
+            time.sleep(0.5)  # 20 s of logging: the outage is in the middle of it
+
+    logger = threading.Thread(target=log)
+    logger.start()
+    assert halfway.wait(timeout=60)
+    cluster.stop(["zookeeper"], state_path, keep_data=True)  # replicated tables turn read-only: inserts back off
+    time.sleep(20)
+    cluster.start(state_path)
+    logger.join(timeout=120)
+    exp.stop()
+    exp.sync(timeout=240)
+    n = ROUNDS * PER_ROUND
+    values = exp.get_numeric_channels_values("m0")
+    assert values["x"].tolist() == [float(i) for i in range(n)]
+    assert values["m0"].tolist() == [float(i * 10) for i in range(n)]
+    counts = exp._backend.reader.tables.query_df(
+        "SELECT count() AS n FROM points_numeric FINAL WHERE experiment_id = {e:String} AND namespace = 'user'",
+        {"e": exp.internal_id},
+    )
+    assert int(counts["n"].iloc[0]) == n
