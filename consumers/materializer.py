@@ -18,7 +18,7 @@ from expstream.consumers.blobs import SHA256
 from expstream.exceptions import ArtifactPathError, EventDecodeError
 from expstream.paths import clean_artifact_path, clean_source_path
 
-__all__ = ["TABLE_COLUMNS", "Chunks", "Materializer", "Runs"]
+__all__ = ["STORE_COLUMNS", "TABLE_COLUMNS", "Chunks", "Materializer", "Runs"]
 
 
 class Runs:
@@ -76,6 +76,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "tags": ("experiment_id", "tag", "added", "ts", "session_id", "seq"),
     "states": ("experiment_id", "state", "traceback", "ts", "session_id", "seq"),
     "heartbeats": ("experiment_id", "session_id", "host", "pid", "ts"),
+    "liveness": ("experiment_id", "session_id"),  # received: filled by the table store at insert
     "channels": ("experiment_id", "namespace", "channel", "type", "generation", "ts"),
     "points_numeric": ("experiment_id", "namespace", "channel", "generation", "x", "y", "ts", "session_id"),
     "points_text": ("experiment_id", "namespace", "channel", "generation", "x", "y", "ts", "session_id"),
@@ -87,6 +88,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "sources": ("experiment_id", "path", "sha256", "size", "mode", "ts"),
     "events": ("experiment_id", "ts", "kind", "session_id", "seq", "event_id", "host", "pid", "summary"),
 }  # fmt: skip
+
+#: columns the table store fills itself at insert (their DEFAULT): never sent by the materializer
+STORE_COLUMNS: dict[str, tuple[str, ...]] = {"liveness": ("received",)}
 
 _POINT_TABLES = {"NumericPoints": "points_numeric", "TextPoints": "points_text", "ImagePoints": "points_image"}
 _RUN_COLUMNS = ("experiment_id", "namespace", "channel", "generation", "session_id")
@@ -223,6 +227,7 @@ class Materializer:
     def _on_Heartbeat(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
         self._row("heartbeats", experiment_id=h["experiment_id"], session_id=h["session_id"], host=h["host"],
                   pid=h["pid"], ts=h["ts"])  # fmt: skip
+        self._row("liveness", experiment_id=h["experiment_id"], session_id=h["session_id"])
         return {}
 
     def _points(self, kind: str, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:

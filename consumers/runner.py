@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from expstream import schemas
+from expstream.backoff import Backoff
 from expstream.consumers.blobs import Refusal, write_chunks
 from expstream.consumers.materializer import Materializer
 from expstream.consumers.sinks.base import ObjectStore, TableStore
@@ -116,7 +117,7 @@ class Runner:
         When a sink or the source fails (ClickHouse down, a rebalance in the middle of a commit),
         the batch is rewound and retried with exponential backoff: lag grows, nothing is lost.
         """
-        backoff = 0.2
+        backoff = Backoff(0.2, max_backoff)
         while not stop.is_set():
             records: list[Record] = []
             try:
@@ -126,12 +127,12 @@ class Runner:
                     records = self.source.poll(self.max_records, timeout=poll_timeout)
                     if records:
                         self.process(records)
-                backoff = 0.2
+                backoff.reset()
             except ExpstreamIOError as exc:
-                log.warning("Materializing failed, retrying in %.1f s: %s", backoff, exc)
+                pause = backoff.next()
+                log.warning("Materializing failed, retrying in %.1f s: %s", pause, exc)
                 self._rewind(records)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
+                stop.wait(pause)
                 continue
             if not records:
                 time.sleep(0.05)

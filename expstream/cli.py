@@ -229,6 +229,22 @@ def sql(query: str, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (beyond loopback: token).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free).")
+def ui(host: str, port: int) -> None:
+    """Serve the read-only web UI; beyond loopback it needs EXPSTREAM_UI_TOKEN."""
+    from expstream.exceptions import NeptuneException
+    from expstream.ui.server import serve
+
+    try:
+        serve(load_settings(), host, port, announce=lambda line: click.echo(line, err=False))
+    except NeptuneException as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+@main.command()
 @click.option("--steps", default=200, show_default=True, help="Training steps to simulate.")
 @click.option("--output", default="demo-output", show_default=True, help="Folder for the chart and downloads.")
 def demo(steps: int, output: str) -> None:

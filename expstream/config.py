@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="seconds a local lock is waited for when the caller gives no timeout"
     )
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
+    ui_token: SecretStr | None = Field(
+        default=None, description="access token of `expstream ui`; required to listen beyond loopback"
+    )
 
     # --- distributed mode: unset means the embedded default ----------------------------------
     kafka: str | None = Field(default=None, description="Kafka bootstrap servers, host:port[,host:port]")

@@ -225,7 +225,8 @@ class Experiment:
 
         Finished states are final and a finished experiment records no points
         (docs/legacy-behaviour.md#finished-experiments), so
-        before its first write such an object asks the query side for the state.
+        before its first write such an object asks the query side for the state, and moves this
+        process's event clock past the experiment's latest event (docs/architecture.md#order-of-changes).
         """
         if self._local is not None or self._finished_state is not None:
             return
@@ -233,6 +234,8 @@ class Experiment:
             state = str(self._row()["state"])
         except ExperimentNotFound:
             return
+        # what this process writes next orders after every change it could have seen (its clock may be behind)
+        self._backend.writer.origin.observe(self._backend.read().last_event_ts(self._internal_id))
         if state in ("succeeded", "failed", "aborted"):
             self._finished_state = state
 

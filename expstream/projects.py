@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ from expstream.producer import source_files
 from expstream.producer.channels import check_text, text_bytes
 from expstream.producer.numbering import project_key, run_experiment_id
 from expstream.producer.stream import ENVELOPE_BYTES, ExperimentStream
+from expstream.rules import parameter_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from expstream.backend import StreamBackend
     from expstream.git_info import GitInfo
 
-__all__ = ["Project", "parameter_text", "project_internal_id"]
+__all__ = ["Project", "project_internal_id"]
 
 log = logging.getLogger("expstream")
 
@@ -53,23 +53,6 @@ def _check_creation_fits(
             f"event may carry (EXPSTREAM_MAX_EVENT_BYTES={limit} less {ENVELOPE_BYTES} of envelope); "
             "no experiment was created (log large values as artifacts)"
         )
-
-
-def parameter_text(value: Any) -> tuple[str, str]:
-    """Legacy parameter typing: finite numbers are doubles, everything else its ``str``.
-
-    docs/legacy-behaviour.md#parameter-typing
-    """
-    if isinstance(value, bool):
-        return str(value), "string"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-        if math.isnan(number):
-            return "NaN", "string"
-        if math.isinf(number):
-            return ("Infinity" if number > 0 else "-Infinity"), "string"
-        return str(value), "double"
-    return str(value), "string"
 
 
 def _process_suffix() -> str:

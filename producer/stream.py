@@ -33,7 +33,7 @@ from expstream.producer.channels import (
     to_timestamp,
 )
 
-__all__ = ["ENVELOPE_BYTES", "ExperimentStream", "Origin"]
+__all__ = ["CLOCK_STEP", "ENVELOPE_BYTES", "ExperimentStream", "Origin"]
 
 log = logging.getLogger("expstream")
 _time = time.time
@@ -46,26 +46,46 @@ _POINT_BYTES = 96
 _TRUNCATED = " [... truncated by expstream: the line was longer than one event may be]"
 
 
+#: the least step of the event clock: one microsecond, several float64 ulps at today's Unix time
+CLOCK_STEP = 1e-6
+
+
 class Origin:
-    """The producing process: session id, host, pid and the session's sequence numbers."""
+    """The producing process: session id, host, pid, the session's sequence numbers and its event clock.
+
+    The event clock (the ``ts`` of every header) is a hybrid logical clock: the wall clock, but
+    never less than :data:`CLOCK_STEP` past the previous event of this process nor past what
+    :meth:`observe` was shown. A backward step of the wall clock therefore never makes a later
+    event order before an earlier one; the clock runs on from where it was, one step per event,
+    until the wall clock passes it again. Current values (tags, properties, artifacts, state) are
+    chosen by the greatest ``(ts, session_id, seq)`` (docs/architecture.md#order-of-changes).
+    """
 
     def __init__(self, host: str, pid: int) -> None:
         self.session_id = uuid.uuid4().hex
         self.host = host
         self.pid = pid
         self._seq = 0
+        self._clock = 0.0
         self._lock = threading.Lock()
+
+    def observe(self, ts: float) -> None:
+        """Every later event of this process orders after ``ts`` (an event it has seen, e.g. read)."""
+        with self._lock:
+            self._clock = max(self._clock, float(ts))
 
     def header(self, experiment_id: str, ts: float | None = None) -> dict[str, Any]:
         with self._lock:
             self._seq += 1
             seq = self._seq
+            if ts is None:
+                ts = self._clock = max(_time(), self._clock + CLOCK_STEP)
         return {
             "event_id": uuid.uuid4().hex,
             "experiment_id": experiment_id,
             "session_id": self.session_id,
             "seq": seq,
-            "ts": _time() if ts is None else ts,
+            "ts": ts,
             "host": self.host,
             "pid": self.pid,
         }

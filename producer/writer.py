@@ -23,6 +23,7 @@ import time
 import weakref
 from collections.abc import Callable
 
+from expstream.backoff import Backoff
 from expstream.config import Settings
 from expstream.eventlog.records import BLOBS, Watermark
 from expstream.exceptions import DurabilityError
@@ -215,7 +216,7 @@ class Writer:
     def _relieve(self) -> None:
         """Backpressure of a full buffer: drain it; while the store refuses writes, wait for it."""
         self.drain()
-        pause = 0.05
+        backoff = Backoff(0.05, _MAX_BACKOFF)
         warned = False
         while self._failed_bytes > FAILED_BYTES_LIMIT and not self._closed:
             if not warned:
@@ -225,8 +226,7 @@ class Writer:
                     self._failure,
                 )
                 warned = True
-            time.sleep(pause)
-            pause = min(pause * 2, _MAX_BACKOFF)
+            time.sleep(backoff.next())
             self.drain()
 
     def _start(self) -> None:

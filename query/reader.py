@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expstream import rules
 from expstream.consumers.sinks.base import ObjectStore, TableStore
 from expstream.consumers.sinks.layout import blob_key, read_progress
 from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChannelValue
@@ -26,8 +27,6 @@ from expstream.exceptions import ExperimentNotFound, FileNotFound, InvalidChanne
 __all__ = ["ChannelValue", "Reader"]
 
 _FINISHED = ("succeeded", "failed", "aborted")
-#: a running experiment whose last heartbeat is older than this many seconds reads as aborted
-ABORTED_AFTER = 60.0
 _PREFIX_ORDER = {"channel": 0, "parameter": 1, "property": 2}
 _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 
@@ -35,6 +34,19 @@ _ID = uuid.UUID("0f6d1c8e-3a57-4e0c-9d7e-5c8b2a1e9f43")
 _CURRENT = (
     "SELECT channel, max(generation) FROM channels "
     "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel"
+)
+
+
+# per experiment: the writer's last heartbeat (its clock), when the store received the last one and the
+# store's now() (the store's clock); UNION ALL, not a second JOIN, for ClickHouse 18.16. The constants are
+# materialize()d: over Distributed tables (EXPSTREAM_CLICKHOUSE_CLUSTER) 18.16 refuses a constant column that the
+# shards send back as a full one ("Cannot convert column ... non constant in source stream")
+_HEARTBEATS = (
+    "SELECT experiment_id, max(hb) AS heartbeat, max(rec) AS received, max(store) AS store_now FROM ("
+    "SELECT experiment_id, ts AS hb, materialize(toFloat64(0)) AS rec, "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM heartbeats "
+    "UNION ALL SELECT experiment_id, materialize(toFloat64(0)) AS hb, toFloat64(toUInt32(received)) AS rec, "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM liveness) GROUP BY experiment_id"
 )
 
 
@@ -77,19 +89,6 @@ def _hardware_order(name: str) -> tuple[str, int, int, int]:
     if base in ("ram", "cpu"):
         return (suffix or "", 0, ("ram", "cpu").index(base), 0)
     return (suffix or "", 1, int(util or mem), 0 if util else 1)
-
-
-def _derive_aborted(df: pd.DataFrame, now: float) -> pd.DataFrame:
-    """Running with heartbeats that stopped → aborted (there is no server to notice a dead process)."""
-    if df.empty:
-        return df
-    beat = pd.to_numeric(df["heartbeat"], errors="coerce")
-    dead = (df["state"] == "running") & beat.gt(0) & (now - beat > ABORTED_AFTER)
-    if dead.any():
-        df = df.copy()
-        df.loc[dead, "state"] = "aborted"
-        df.loc[dead, "state_ts"] = beat[dead] + ABORTED_AFTER
-    return df
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -147,21 +146,29 @@ class Reader:
         An experiment whose ExperimentCreated never arrived (damaged in the log, dead-lettered)
         still shows, from its ExperimentIdentified event, with defaults for what only the lost
         record held (name ``Untitled``, no description, owner or hostname; created at its ts)."""
-        return self._q(
-            # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
-            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
-            "state, state_ts, heartbeat FROM ("
-            "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
-            "state, state_ts "
-            "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
-            f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
-            "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, seq)) AS state, max(ts) AS state_ts "
-            "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
-            "LEFT JOIN (SELECT experiment_id, max(ts) AS heartbeat FROM heartbeats GROUP BY experiment_id) AS b "
-            "USING experiment_id "
-            "ORDER BY number",
-            **params,
-        ).pipe(_derive_aborted, time.time())
+        return (
+            self._q(
+                # one JOIN per SELECT: ClickHouse 18.16 has no multiple JOINs; column names are unique, so unqualified
+                "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+                "state, state_ts, heartbeat, received, store_now FROM ("
+                "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
+                "state, state_ts "
+                "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
+                f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
+                "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, session_id, seq)) AS state, max(ts) AS state_ts "
+                "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
+                f"LEFT JOIN ({_HEARTBEATS}) AS b USING experiment_id "
+                "ORDER BY number",
+                **params,
+            )
+            .pipe(rules.derive_aborted, time.time())
+            .drop(columns=["received", "store_now"])
+        )
+
+    def project_experiments(self, project: str) -> pd.DataFrame:
+        """Every experiment of ``project`` with its state (aborted derived from heartbeats), by number."""
+        with self.reading():
+            return self._experiments("project = {p:String}", p=project)
 
     def experiment(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
         with self.reading():
@@ -232,7 +239,8 @@ class Reader:
             df = self._experiments("project = {p:String}", p=project)
             if tags:
                 tagged = self._q(
-                    "SELECT experiment_id FROM (SELECT experiment_id, tag, argMax(added, (ts, seq)) AS added "
+                    "SELECT experiment_id FROM (SELECT experiment_id, tag, "
+                    "argMax(added, (ts, session_id, seq)) AS added "
                     "FROM tags WHERE has({tags:Array(String)}, tag) GROUP BY experiment_id, tag) "
                     "WHERE added = 1 GROUP BY experiment_id HAVING count() = {n:UInt64}",
                     tags=[str(t) for t in dict.fromkeys(tags)],
@@ -308,16 +316,17 @@ class Reader:
             )
             long_parts.append(
                 self._q(
-                    "SELECT experiment_id, concat('property_', key) AS column, argMax(value, (ts, seq)) AS value "
+                    "SELECT experiment_id, concat('property_', key) AS column, "
+                    "argMax(value, (ts, session_id, seq)) AS value "
                     "FROM properties WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, key "
-                    "HAVING argMax(removed, (ts, seq)) = 0",
+                    "HAVING argMax(removed, (ts, session_id, seq)) = 0",
                     ids=wanted,
                 )
             )
             tag_rows = self._q(
                 "SELECT experiment_id, groupArray(tag) AS tags FROM (SELECT experiment_id, tag FROM tags "
                 "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, tag "
-                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag) GROUP BY experiment_id",
+                "HAVING argMax(added, (ts, session_id, seq)) = 1 ORDER BY tag) GROUP BY experiment_id",
                 ids=wanted,
             )
             sizes = self._q(
@@ -363,7 +372,7 @@ class Reader:
         with self.reading():
             df = self._q(
                 "SELECT tag FROM tags WHERE experiment_id = {e:String} GROUP BY tag "
-                "HAVING argMax(added, (ts, seq)) = 1 ORDER BY tag",
+                "HAVING argMax(added, (ts, session_id, seq)) = 1 ORDER BY tag",
                 e=internal_id,
             )
         return [str(t) for t in df["tag"]]
@@ -371,8 +380,9 @@ class Reader:
     def properties(self, internal_id: str) -> dict[str, str]:
         with self.reading():
             df = self._q(
-                "SELECT key, argMax(value, (ts, seq)) AS value FROM properties WHERE experiment_id = {e:String} "
-                "GROUP BY key HAVING argMax(removed, (ts, seq)) = 0 ORDER BY key",
+                "SELECT key, argMax(value, (ts, session_id, seq)) AS value FROM properties "
+                "WHERE experiment_id = {e:String} "
+                "GROUP BY key HAVING argMax(removed, (ts, session_id, seq)) = 0 ORDER BY key",
                 e=internal_id,
             )
         return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
@@ -474,8 +484,9 @@ class Reader:
         """Current artifact files: path → (sha256, size)."""
         with self.reading():
             df = self._q(
-                "SELECT path, argMax(sha256, (ts, seq)) AS sha256, argMax(size, (ts, seq)) AS size FROM artifacts "
-                "WHERE experiment_id = {e:String} GROUP BY path HAVING argMax(deleted, (ts, seq)) = 0 ORDER BY path",
+                "SELECT path, argMax(sha256, (ts, session_id, seq)) AS sha256, "
+                "argMax(size, (ts, session_id, seq)) AS size FROM artifacts WHERE experiment_id = {e:String} "
+                "GROUP BY path HAVING argMax(deleted, (ts, session_id, seq)) = 0 ORDER BY path",
                 e=internal_id,
             )
         return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
@@ -488,6 +499,13 @@ class Reader:
                 e=internal_id,
             )
         return {str(p): (str(s), int(n)) for p, s, n in zip(df["path"], df["sha256"], df["size"], strict=True)}
+
+    def last_event_ts(self, internal_id: str) -> float:
+        """The greatest event ``ts`` of an experiment (0 when none): a writer that read it orders after it."""
+        with self.reading():
+            df = self._q("SELECT max(ts) AS last FROM events WHERE experiment_id = {e:String}", e=internal_id)
+        last = df["last"].iloc[0] if not df.empty else 0.0
+        return 0.0 if last is None or pd.isna(last) else float(last)
 
     def blob(self, sha256: str) -> bytes:
         try:

@@ -12,6 +12,7 @@ reopens the session (~50 ms, the folder lock stays held): the materializer share
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import threading
@@ -76,7 +77,11 @@ class ChdbTables(TableStore):
         lock_path = Path(str(self.folder) + ".lock")
         fd = open_lock_file(lock_path)
         try:  # other processes wait here instead of failing in chdb, but never past the deadline
-            flock(fd, lock_path, timeout=timeout)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._announce_wait()
+                flock(fd, lock_path, timeout=timeout)
         except BaseException:
             os.close(fd)
             raise
@@ -90,6 +95,28 @@ class ChdbTables(TableStore):
         except Exception as exc:
             self._close()
             raise StorageError(f"cannot open the embedded database at {self.folder}: {exc}") from exc
+
+    @property
+    def wanted_path(self) -> Path:
+        """Touched by a process that found the folder locked and waits for it (see :meth:`wanted_since`)."""
+        return Path(str(self.folder) + ".wanted")
+
+    def _announce_wait(self) -> None:
+        try:
+            self.wanted_path.touch()
+        except OSError:  # only a courtesy to a long-lived holder (the UI); the wait works without it
+            pass
+
+    def wanted_since(self, since: float) -> bool:
+        """Whether another process started waiting for the folder after ``since`` (a ``time.time()``).
+
+        A long-lived process that keeps the folder open between requests (``expstream ui``) asks this
+        after every use and lets go at once when someone waits. File times are coarse (a clock tick),
+        so a wait that began within ~10 ms before ``since`` counts too: at worst one needless reopen."""
+        try:
+            return self.wanted_path.stat().st_mtime > since - 0.01
+        except OSError:
+            return False
 
     def _start_session(self) -> None:
         from chdb import session as chs

@@ -1,6 +1,6 @@
--- Every property change (history). The current value of a key is the row with the greatest (ts, seq):
---   SELECT key, argMax(value, (ts, seq)) AS value FROM properties
---   WHERE experiment_id = '...' GROUP BY key HAVING argMax(removed, (ts, seq)) = 0
+-- Every property change (history). The current value of a key is the row with the greatest (ts, session_id, seq):
+--   SELECT key, argMax(value, (ts, session_id, seq)) AS value FROM properties
+--   WHERE experiment_id = '...' GROUP BY key HAVING argMax(removed, (ts, session_id, seq)) = 0
 CREATE TABLE IF NOT EXISTS properties
 (
     experiment_id String,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expstream.backoff import Backoff
 from expstream.config import Settings
 from expstream.eventlog.kafka import (
     MAX_MESSAGE_BYTES,
@@ -193,7 +194,7 @@ class KafkaTransport(Transport):
             time.sleep(0.1)
 
     def _run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff(0.1, 5.0)
         while not self._closed:
             self._wake.wait(0.2)
             self._wake.clear()
@@ -208,13 +209,13 @@ class KafkaTransport(Transport):
                 if self._down_since is not None:
                     log.warning("Kafka is reachable again; spooled events delivered")
                     self._down_since = None
-                backoff = 0.1
+                backoff.reset()
             except Exception as exc:  # Kafka down or refusing: keep everything spooled and retry
                 if self._down_since is None:
                     self._down_since = time.monotonic()
                     log.warning("Kafka unreachable (%s): events are spooled in %s", type(exc).__name__, self.spool_dir)
                 self._reset_producer()
-                pause, backoff = backoff, min(backoff * 2, 5.0)
+                pause = backoff.next()
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             resume = time.monotonic() + pause  # back off unlocked: another process may get through

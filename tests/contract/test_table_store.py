@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expstream.consumers.materializer import TABLE_COLUMNS, Runs
+from expstream.consumers.materializer import STORE_COLUMNS, TABLE_COLUMNS, Runs
 from expstream.consumers.sinks.base import TableStore, ddl_statements
 from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.wiring import TABLE_STORES, create_table_store
@@ -110,7 +110,7 @@ def test_ensure_schema_is_idempotent_and_keeps_data(tables: TableStore) -> None:
     assert shown == table_names()
     assert kept["value"].tolist() == ["kept"]
     for table, columns in TABLE_COLUMNS.items():
-        assert tuple(column_types(tables, table)) == columns, table
+        assert tuple(column_types(tables, table)) == columns + STORE_COLUMNS.get(table, ()), table
 
 
 # --- inserts ---------------------------------------------------------------------------------------
@@ -118,7 +118,8 @@ def test_ensure_schema_is_idempotent_and_keeps_data(tables: TableStore) -> None:
 
 @pytest.mark.parametrize("table", sorted(table_names()))
 def test_every_table_round_trips_tricky_values(tables: TableStore, table: str) -> None:
-    types = column_types(tables, table)
+    filled = STORE_COLUMNS.get(table, ())
+    types = {c: t for c, t in column_types(tables, table).items() if c not in filled}
     n = len(TRICKY)  # one row per string: distinct keys, so no ReplacingMergeTree merge may drop one
     rows = {c: [sample_value(t, i) for i in range(n)] for c, t in types.items()}
     rows = {c: rows[c] for c in reversed(types)}  # the insert names its columns: any order works
@@ -131,6 +132,10 @@ def test_every_table_round_trips_tricky_values(tables: TableStore, table: str) -
     for column, type_ in types.items():
         assert got[column].tolist() == expected[column].tolist(), column
         assert got[column].dtype == (STR if type_ == "String" else np.dtype(type_.lower())), column
+    for column in filled:  # filled by the store at insert, by its own clock: now
+        stamps = tables.query_df(f"SELECT toUInt32({column}) AS at, toUInt32(now()) AS now FROM {table}")
+        assert len(stamps) == n
+        assert all(0 <= now - at < 600 for at, now in zip(stamps["at"], stamps["now"], strict=True)), column
 
 
 def test_insert_takes_categoricals_and_numpy_columns(tables: TableStore) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import expstream
-from expstream.query import reader as reader_module
+from expstream import rules
 
 
 def system_logs(exp: expstream.Experiment) -> dict[str, object]:
@@ -121,8 +121,9 @@ def test_killed_process_reads_as_aborted_once_heartbeats_stop(
     assert exp.state == "running"  # heartbeats are fresh
     proc.kill()
     proc.wait()
-    monkeypatch.setattr(reader_module, "ABORTED_AFTER", 0.5)
-    time.sleep(1.0)
+    assert exp.state == "running"  # the last heartbeats are materialized now, received by the store now
+    monkeypatch.setattr(rules, "ABORTED_AFTER", 0.5)
+    time.sleep(2.5)  # more than ABORTED_AFTER on the store's clock, which counts whole seconds
     assert exp.state == "aborted"
     assert [e.id for e in project.get_experiments(state="aborted")] == [exp.id]
 

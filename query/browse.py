@@ -1,0 +1,468 @@
+"""The reads behind the web UI: pages' data as plain Python values, every read parameterized SQL.
+
+Why a module of its own: the legacy reader answers one experiment at a time in legacy shapes; a page
+needs other cuts (projects with counts, one experiment by its short id, a window of a text log, the
+envelope of a channel). Request handlers call these methods and never write SQL. Each method holds
+the table store only for its own queries, so that on the embedded default other processes (logging,
+``sync()``, notebooks, ``expstream sql``) get the chdb folder between requests.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from expstream import rules
+from expstream.exceptions import (
+    ChannelDoesNotExist,
+    ExperimentNotFound,
+    FileNotFound,
+    InvalidChannelValue,
+    ProjectNotFound,
+)
+from expstream.query import charts
+from expstream.query.reader import Reader
+
+__all__ = ["MAX_TEXT_CHARS", "Browser", "Chart", "Series"]
+
+#: characters of one text-log line sent to a page (the rest is cut, and the full length said)
+MAX_TEXT_CHARS = 10_000
+_STATE_COLUMNS = ("id", "name", "state", "owner", "created", "running_time", "tags")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One drawn line: the M4 polyline of a channel over a range, and how many points it stands for."""
+
+    experiment: str
+    channel: str
+    x: list[float]
+    y: list[float]
+    points: int
+    buckets: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    axis: str
+    x_from: float | None
+    x_to: float | None
+    width: int
+    series: list[Series]
+
+
+def _polyline(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The four points of each bucket (first, min, max, last) in x order, repeats dropped."""
+    if df.empty:
+        return np.empty(0), np.empty(0)
+    xs = np.stack([df[c].to_numpy("float64") for c in ("x_first", "x_at_min", "x_at_max", "x_last")], axis=1)
+    ys = np.stack([df[c].to_numpy("float64") for c in ("y_first", "y_min", "y_max", "y_last")], axis=1)
+    order = np.argsort(xs, axis=1, kind="stable")
+    xs = np.take_along_axis(xs, order, axis=1).ravel()
+    ys = np.take_along_axis(ys, order, axis=1).ravel()
+    keep = np.ones(len(xs), dtype=bool)
+    keep[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+    return xs[keep], ys[keep]
+
+
+class Browser:
+    """Read-only views for the UI over a :class:`Reader` (whose tables it holds per call)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.tables = reader.tables
+        self._internal: dict[tuple[str, str], str] = {}  # (project, short id) → internal id: never changes
+        self._x_ranges: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # channel → x range seen
+
+    def _q(self, sql: str, **params: Any) -> pd.DataFrame:
+        return self.tables.query_df(sql, params)
+
+    # --- projects ----------------------------------------------------------------------------
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project with its number of experiments and the time of its latest activity."""
+        with self.tables.hold():
+            df = self._q(
+                "SELECT project, count() AS experiments, max(greatest(created, activity)) AS latest FROM ("
+                "SELECT experiment_id, project, created FROM experiments FINAL) AS e "
+                "LEFT JOIN (SELECT experiment_id, max(ts) AS activity FROM events GROUP BY experiment_id) AS a "
+                "USING experiment_id GROUP BY project ORDER BY project"
+            )
+        return [
+            {"project": str(p), "experiments": int(n), "latest": float(t)}
+            for p, n, t in zip(df["project"], df["experiments"], df["latest"], strict=True)
+        ]
+
+    def _check_project(self, project: str) -> None:
+        df = self._q("SELECT count() AS n FROM experiments WHERE project = {p:String}", p=project)
+        if df.empty or int(df["n"].iloc[0]) == 0:
+            raise ProjectNotFound(project)
+
+    # --- the leaderboard ---------------------------------------------------------------------
+
+    def leaderboard(
+        self,
+        project: str,
+        *,
+        states: list[str] | None = None,
+        owners: list[str] | None = None,
+        tags: list[str] | None = None,
+        text: str = "",
+        sort: str = "id",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """One page of the project's experiments with their columns, filtered and sorted.
+
+        Filters by state, owner and tag run in the engine (``Reader.leaderboard``); the text search,
+        the sort and the page cut are vectorized over that frame."""
+        now = time.time()
+        with self.tables.hold():
+            self._check_project(project)
+            board = self.reader.leaderboard(project, states=states, owners=owners, tags=tags, now=now)
+            rows = self.reader.project_experiments(project)
+            all_owners = self.reader.owners(project)
+        total_unfiltered = len(rows)
+        if board.empty:
+            return {
+                "rows": [],
+                "columns": list(_STATE_COLUMNS),
+                "total": 0,
+                "all": total_unfiltered,
+                "owners": all_owners,
+            }
+        state_of = dict(zip(rows["short_id"].astype(str), rows["state"].astype(str), strict=True))
+        number_of = dict(zip(rows["short_id"].astype(str), rows["number"].astype("int64"), strict=True))
+        board.insert(2, "state", board["id"].map(state_of).fillna("running"))
+        if text:
+            haystack = (
+                board["id"]
+                + "\n"
+                + board["name"]
+                + "\n"
+                + board["owner"]
+                + "\n"
+                + board["notes"]
+                + "\n"
+                + board["tags"].map(" ".join)
+            )
+            board = board[haystack.str.contains(text, case=False, regex=False)]
+        if sort not in board.columns:
+            sort = "id"
+        if sort == "id":
+            key = board["id"].map(number_of)
+        elif sort.startswith(("channel_", "parameter_", "property_")):
+            numbers = pd.to_numeric(board[sort], errors="coerce")
+            key = numbers if numbers.notna().sum() >= board[sort].notna().sum() else board[sort]
+        elif sort == "tags":
+            key = board["tags"].map(" ".join)
+        else:
+            key = board[sort]
+        order = key.sort_values(ascending=not descending, na_position="last", kind="stable").index
+        board = board.loc[order]
+        total = len(board)
+        page = board.iloc[max(0, offset) : max(0, offset) + max(1, limit)]
+        columns = [c for c in ("id", "name", "state", "owner", "created", "running_time", "tags") if c in page]
+        extra = [c for c in page.columns if c.startswith(("parameter_", "property_", "channel_"))]
+        out_rows = []
+        for record in page[columns + extra].to_dict("records"):
+            record["created"] = record["created"].timestamp()
+            out_rows.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()})
+        return {
+            "rows": out_rows,
+            "columns": columns + extra,
+            "total": total,
+            "all": total_unfiltered,
+            "owners": all_owners,
+        }
+
+    # --- one experiment ----------------------------------------------------------------------
+
+    def resolve(self, project: str, short_id: str) -> str:
+        """The internal id of ``short_id`` in ``project``; ``ExperimentNotFound`` if there is none."""
+        known = self._internal.get((project, short_id))
+        if known is not None:
+            return known
+        with self.tables.hold():
+            df = self._q(
+                "SELECT experiment_id FROM experiments WHERE project = {p:String} AND short_id = {s:String} LIMIT 1",
+                p=project,
+                s=short_id,
+            )
+            if df.empty:  # known only from its ExperimentIdentified event (ExperimentCreated damaged)
+                df = self._q(
+                    "SELECT experiment_id FROM events WHERE kind = 'ExperimentIdentified' "
+                    "AND visitParamExtractString(summary, 'project') = {p:String} "
+                    "AND visitParamExtractString(summary, 'short_id') = {s:String} LIMIT 1",
+                    p=project,
+                    s=short_id,
+                )
+        if df.empty:
+            raise ExperimentNotFound(short_id, project)
+        if len(self._internal) > 100_000:
+            self._internal.clear()
+        found = self._internal[(project, short_id)] = str(df["experiment_id"].iloc[0])
+        return found
+
+    def experiment(self, project: str, short_id: str) -> dict[str, Any]:
+        """Everything the experiment page shows but the series themselves."""
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            row = self.reader.experiment(internal, short_id, project)
+            system = self._q(
+                "SELECT key, any(value) AS value FROM system_properties WHERE experiment_id = {e:String} "
+                "GROUP BY key ORDER BY key",
+                e=internal,
+            )
+            traceback = self._q(
+                "SELECT argMax(traceback, (ts, seq)) AS traceback FROM states WHERE experiment_id = {e:String}",
+                e=internal,
+            )
+            details = {
+                "id": short_id,
+                "internal_id": internal,
+                "project": project,
+                "name": str(row["name"]),
+                "description": str(row["description"]),
+                "owner": str(row["owner"]),
+                "hostname": str(row["hostname"]),
+                "state": str(row["state"]),
+                "created": float(row["created"]),
+                "finished": None if row["finished"] is None else float(row["finished"]),
+                "parameters": self.reader.parameters(internal),
+                "properties": self.reader.properties(internal),
+                "system_properties": dict(zip(system["key"].astype(str), system["value"].astype(str), strict=True)),
+                "tags": self.reader.tags(internal),
+                "traceback": str(traceback["traceback"].iloc[0]) if not traceback.empty else "",
+                "channels": self._channel_list(internal),
+                "artifacts": self.reader.artifacts(internal),
+                "sources": self.reader.sources(internal),
+            }
+        created = float(row["created"])
+        end = float(row["finished"]) if row["finished"] is not None else time.time()
+        details["running_time"] = max(0.0, end - created)
+        return details
+
+    def _channel_list(self, internal: str) -> list[dict[str, Any]]:
+        """Channels of both namespaces from the channels table (no scan of the points)."""
+        df = self._q(
+            "SELECT namespace, channel, argMax(type, generation) AS type FROM channels "
+            "WHERE experiment_id = {e:String} GROUP BY namespace, channel ORDER BY namespace DESC, channel",
+            e=internal,
+        )
+        return [
+            {"namespace": str(n), "name": str(c), "type": str(t)}
+            for n, c, t in zip(df["namespace"], df["channel"], df["type"], strict=True)
+        ]
+
+    def status(self, project: str, short_id: str) -> dict[str, Any]:
+        """What a live page polls: the state and a change counter (events materialized so far)."""
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            df = self._q(
+                "SELECT (SELECT argMax(state, (ts, seq)) FROM states WHERE experiment_id = {e:String}) AS state, "
+                "(SELECT max(ts) FROM heartbeats WHERE experiment_id = {e:String}) AS heartbeat, "
+                "count() AS events, max(ts) AS last FROM events WHERE experiment_id = {e:String}",
+                e=internal,
+            )
+        row = df.iloc[0]
+        state = str(row["state"]) or "running"
+        beat = float(row["heartbeat"] or 0.0)
+        if state == "running" and beat > 0 and time.time() - beat > rules.ABORTED_AFTER:  # as Reader derives it
+            state = "aborted"
+        return {"state": state, "events": int(row["events"]), "last": float(row["last"])}
+
+    def _generation(self, internal: str, namespace: str, channel: str, kind: str, short_id: str) -> int:
+        df = self._q(
+            "SELECT argMax(type, generation) AS kind, max(generation) AS current, count() AS n FROM channels "
+            "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND channel = {c:String}",
+            e=internal,
+            ns=namespace,
+            c=channel,
+        )
+        if df.empty or int(df["n"].iloc[0]) == 0:
+            raise ChannelDoesNotExist(short_id, channel)
+        if str(df["kind"].iloc[0]) != kind:
+            raise InvalidChannelValue(f"{kind} log", f"{df['kind'].iloc[0]} log {channel!r}")
+        return int(df["current"].iloc[0])
+
+    # --- series ------------------------------------------------------------------------------
+
+    def chart(
+        self,
+        project: str,
+        short_ids: list[str],
+        channel: str,
+        *,
+        namespace: str = "user",
+        axis: str = "step",
+        x_from: float | None = None,
+        x_to: float | None = None,
+        width: int = 1000,
+    ) -> Chart:
+        """The envelope of ``channel`` of each experiment over one x-range (all of it when not given).
+
+        ``axis``: ``step`` (logged x), ``time`` (Unix seconds) or ``relative`` (seconds since each
+        experiment was created; the range too)."""
+        if axis not in ("step", "time", "relative"):
+            raise InvalidChannelValue("axis step, time or relative", repr(axis))
+        engine_axis = "step" if axis == "step" else "time"
+        with self.tables.hold():
+            found = []
+            for short_id in short_ids:
+                internal = self.resolve(project, short_id)
+                generation = self._generation(internal, namespace, channel, "numeric", short_id)
+                origin = (
+                    float(self.reader.experiment(internal, short_id, project)["created"]) if axis == "relative" else 0.0
+                )
+                found.append((short_id, internal, generation, origin))
+            lo, hi = x_from, x_to
+            if lo is None or hi is None:  # the whole range of every series, on this axis (one pass each)
+                ends = []
+                for _, internal, generation, origin in found:
+                    if engine_axis == "step":
+                        ends += self._x_range(internal, namespace, channel, generation)
+                        continue
+                    s = charts.span(self.tables, internal, namespace, channel, generation)
+                    if s.count:
+                        ends += [s.ts_min - origin, s.ts_max - origin]
+                lo = min(ends) if lo is None and ends else lo
+                hi = max(ends) if hi is None and ends else hi
+            series = []
+            for short_id, internal, generation, origin in found:
+                if lo is None or hi is None or hi < lo:
+                    series.append(Series(short_id, channel, [], [], 0, 0))
+                    continue
+                df = charts.envelope(
+                    self.tables,
+                    internal,
+                    namespace,
+                    channel,
+                    generation,
+                    x_from=lo + origin,
+                    x_to=hi + origin,
+                    width=width,
+                    axis=engine_axis,
+                )
+                xs, ys = _polyline(df)
+                points = int(df["count"].sum()) if not df.empty else 0
+                series.append(Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df)))
+        return Chart(axis, lo, hi, width, series)
+
+    def _x_range(self, internal: str, namespace: str, channel: str, generation: int) -> list[float]:
+        """The channel's smallest and largest x; after the first full pass only points outside the range
+        seen are read (x is in the table's key, so that reads a few granules, not the channel)."""
+        key = (internal, namespace, channel, generation)
+        seen = self._x_ranges.get(key)
+        if seen is None:
+            s = charts.span(self.tables, internal, namespace, channel, generation)
+            if not s.count:
+                return []
+            seen = (s.x_min, s.x_max)
+        else:
+            df = self._q(
+                "SELECT count() AS n, min(x) AS lo, max(x) AS hi FROM points_numeric WHERE experiment_id = {e:String} "
+                "AND namespace = {ns:String} AND channel = {c:String} AND generation = {g:UInt32} "
+                "AND (x < {lo:Float64} OR x > {hi:Float64})",
+                e=internal, ns=namespace, c=channel, g=generation, lo=seen[0], hi=seen[1],
+            )  # fmt: skip
+            if int(df["n"].iloc[0]):
+                seen = (min(seen[0], float(df["lo"].iloc[0])), max(seen[1], float(df["hi"].iloc[0])))
+        if len(self._x_ranges) > 100_000:
+            self._x_ranges.clear()
+        self._x_ranges[key] = seen
+        return list(seen)
+
+    def text(
+        self,
+        project: str,
+        short_id: str,
+        channel: str,
+        *,
+        namespace: str = "user",
+        search: str = "",
+        after: float | None = None,
+        limit: int = 500,
+    ) -> dict[str, Any]:
+        """Lines of a text log: the last ``limit`` (matching ``search``), or those after x ``after``."""
+        limit = max(1, min(int(limit), 5000))
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            generation = self._generation(internal, namespace, channel, "text", short_id)
+            where = (
+                "experiment_id = {e:String} AND namespace = {ns:String} AND channel = {c:String} "
+                "AND generation = {g:UInt32}"
+            )
+            if search:
+                where += " AND position(lowerUTF8(y), lowerUTF8({q:String})) > 0"
+            if after is not None:
+                where += " AND x > {after:Float64}"
+            order = "ASC" if after is not None else "DESC"
+            df = self._q(
+                f"SELECT x, ts, substring(y, 1, {MAX_TEXT_CHARS}) AS text, length(y) AS length "
+                f"FROM points_text FINAL WHERE {where} ORDER BY x {order} LIMIT {{n:UInt64}}",
+                e=internal,
+                ns=namespace,
+                c=channel,
+                g=generation,
+                q=search,
+                after=after if after is not None else 0.0,
+                n=limit,
+            )
+        if order == "DESC":
+            df = df.iloc[::-1]
+        return {
+            "lines": [
+                {"x": float(x), "ts": float(t), "text": str(s), "length": int(n)}
+                for x, t, s, n in zip(df["x"], df["ts"], df["text"], df["length"], strict=True)
+            ]
+        }
+
+    def images(self, project: str, short_id: str, channel: str) -> list[dict[str, Any]]:
+        """The points of an image log: x, name, description, size (bytes come from :meth:`image`)."""
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            generation = self._generation(internal, "user", channel, "image", short_id)
+            df = self._q(
+                "SELECT x, image_name, description, size FROM points_image FINAL WHERE experiment_id = {e:String} "
+                "AND namespace = 'user' AND channel = {c:String} AND generation = {g:UInt32} ORDER BY x",
+                e=internal,
+                c=channel,
+                g=generation,
+            )
+        return [
+            {"x": float(x), "name": str(n), "description": str(d), "size": int(s)}
+            for x, n, d, s in zip(df["x"], df["image_name"], df["description"], df["size"], strict=True)
+        ]
+
+    def image(self, project: str, short_id: str, channel: str, x: float) -> bytes:
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            generation = self._generation(internal, "user", channel, "image", short_id)
+            df = self._q(
+                "SELECT argMax(sha256, ts) AS sha256, count() AS n FROM points_image WHERE experiment_id = {e:String} "
+                "AND namespace = 'user' AND channel = {c:String} AND generation = {g:UInt32} AND x = {x:Float64}",
+                e=internal,
+                c=channel,
+                g=generation,
+                x=float(x),
+            )
+        if df.empty or int(df["n"].iloc[0]) == 0:
+            raise FileNotFound(f"{channel} at x={x:g}")
+        return self.reader.blob(str(df["sha256"].iloc[0]))
+
+    # --- files -------------------------------------------------------------------------------
+
+    def files(self, project: str, short_id: str, kind: str) -> dict[str, tuple[str, int]]:
+        """``kind`` ``artifacts`` or ``sources``: path → (sha256, size)."""
+        internal = self.resolve(project, short_id)
+        return self.reader.artifacts(internal) if kind == "artifacts" else self.reader.sources(internal)
+
+    def blob(self, sha256: str) -> bytes:
+        return self.reader.blob(sha256)

@@ -1,0 +1,46 @@
+"""The same UI over the distributed backend: Kafka → consumer → ClickHouse 18.16 + S3, in Chromium."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from expstream.config import Settings
+from tests.ui.conftest import PROJECT, XSS, _populate, start_server, stop_server
+
+P = f"/p/{PROJECT}"
+
+
+def test_pages_charts_and_downloads_on_the_cluster(
+    page: Any, cluster: Settings, consumer: object, tmp_path: Path
+) -> None:
+    populated = _populate(tmp_path / "home", tmp_path)
+    server = start_server(tmp_path / "home")
+    try:
+        page.goto(server.url + "/")
+        page.click(f'a[href="{P}"]')
+        page.wait_for_selector("#leaderboard tbody tr")
+        assert page.locator("#leaderboard tbody tr").count() == 2
+        page.click(f'a[href="{P}/e/VIS-1"]')
+        page.wait_for_selector('.chart-card[data-channel="train/loss"][data-drawn]')
+        drawn = page.evaluate("() => document.querySelector('.chart-card[data-channel=\"train/loss\"] .plot').data[0]")
+        expected = populated.values["train/loss"]
+        assert drawn["x"] == expected["x"].tolist() and drawn["y"] == expected["train/loss"].tolist()
+        assert XSS in page.locator(".chart-card figcaption").all_inner_texts()
+        page.click('a[data-tab="artifacts"]')
+        with page.expect_download() as got:
+            page.click('#artifact-tree a.file:text-is("weights.bin")')
+        assert Path(got.value.path()).read_bytes() == populated.weights
+        with page.expect_download() as got:
+            page.click("#artifact-tree a.zip")
+        assert zipfile.ZipFile(io.BytesIO(Path(got.value.path()).read_bytes())).read("weights.bin") == populated.weights
+        image = page.request.get(f"{server.url}{P}/e/VIS-1/image?channel=samples&x=2")
+        assert image.body() == populated.image_png[2]
+        page.goto(f"{server.url}{P}/compare?ids=VIS-1,VIS-2")
+        page.wait_for_selector('.chart-card[data-channel="train/loss"][data-drawn]')
+        assert page.locator("#parameter-diff tbody tr:visible th").all_inner_texts() == ["lr"]
+        assert page.goto(f"{server.url}{P}/e/VIS-1/artifacts/..%2F..%2Fetc/passwd").status == 404
+    finally:
+        assert stop_server(server) == 0

@@ -1,0 +1,143 @@
+// expstream charts: every chart asks the server for the per-pixel envelope of its x-range
+// (first/min/max/last per pixel column) and draws it with the plotly bundle the server serves.
+// Zoom and pan ask again for the zoomed range, so nothing is ever sampled away.
+"use strict";
+
+const Charts = (() => {
+  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+  const settings = { axis: "step", ylog: false, smooth: 0 };
+  const cards = [];
+  let observer = null;
+
+  // plotly reads a little HTML in trace names: user strings go in as text, entities and all
+  const asText = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const toX = (v) => (settings.axis === "time" ? new Date(v * 1000).toISOString().replace("Z", "") : v);
+  const fromX = (v) =>
+    settings.axis === "time" ? Date.parse(String(v).replace(" ", "T") + "Z") / 1000 : Number(v);
+
+  function ema(ys, alpha) {
+    const out = new Array(ys.length);
+    let last = null;
+    for (let i = 0; i < ys.length; i++) {
+      last = last === null ? ys[i] : last * alpha + ys[i] * (1 - alpha);
+      out[i] = last;
+    }
+    return out;
+  }
+
+  function axisTitle() {
+    return { step: "step", relative: "seconds since start", time: "time (UTC)" }[settings.axis];
+  }
+
+  async function fetchChart(card, range) {
+    const width = Math.max(50, Math.min(4000, Math.round(card.plot.clientWidth || 600)));
+    const q = new URLSearchParams({
+      ids: card.ids.join(","), channel: card.channel, namespace: card.namespace, axis: settings.axis,
+      width: String(width),
+    });
+    if (range) { q.set("x_from", String(range[0])); q.set("x_to", String(range[1])); }
+    const response = await fetch(`/p/${card.project}/api/chart?${q}`);  // rejects when offline: caught by draw
+    if (!response.ok) throw new Error(`chart ${card.channel}: ${response.status}`);
+    return response.json();
+  }
+
+  async function draw(card) {
+    const range = card.range;
+    let data;
+    try {
+      data = await fetchChart(card, range);
+    } catch (err) {
+      card.el.classList.add("failed");
+      card.el.querySelector("figcaption").dataset.error = String(err.message);
+      return;
+    }
+    card.data = data;
+    const traces = [];
+    data.series.forEach((s, i) => {
+      const color = COLORS[i % COLORS.length];
+      const xs = s.x.map(toX);
+      const name = asText(card.ids.length > 1 ? s.experiment : card.channel);
+      if (settings.smooth > 0) {
+        traces.push({ x: xs, y: s.y, mode: "lines", line: { width: 1, color }, opacity: 0.25,
+                      hoverinfo: "skip", showlegend: false });
+        traces.push({ x: xs, y: ema(s.y, settings.smooth), mode: "lines", line: { width: 1.8, color }, name });
+      } else {
+        traces.push({ x: xs, y: s.y, mode: "lines", line: { width: 1.5, color }, name });
+      }
+    });
+    const layout = {
+      height: 250, margin: { l: 55, r: 12, t: 8, b: 38 },
+      xaxis: { title: { text: axisTitle(), font: { size: 11 } }, type: settings.axis === "time" ? "date" : "linear",
+               zeroline: false },
+      yaxis: { type: settings.ylog ? "log" : "linear", zeroline: false },
+      hovermode: "x unified", showlegend: card.ids.length > 1,
+      legend: { orientation: "h", y: 1.12 }, font: { family: "system-ui, sans-serif", size: 11 },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+    };
+    if (range) layout.xaxis.range = range.map(toX);
+    card.drawing = true;
+    await Plotly.react(card.plot, traces, layout, { displaylogo: false, responsive: true,
+      modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"] });
+    card.drawing = false;
+    card.el.dataset.drawn = String((Number(card.el.dataset.drawn) || 0) + 1);
+    card.el.dataset.points = data.series.map((s) => s.points).join(",");
+    if (!card.bound) {
+      card.bound = true;
+      card.plot.on("plotly_relayout", (ev) => {
+        if (card.drawing) return;
+        if (ev["xaxis.autorange"]) { card.range = null; draw(card); return; }
+        const a = ev["xaxis.range[0]"], b = ev["xaxis.range[1]"];
+        if (a !== undefined && b !== undefined) { card.range = [fromX(a), fromX(b)]; draw(card); }
+      });
+    }
+  }
+
+  function visible(card) {
+    if (!card.visible) return;
+    draw(card);
+  }
+
+  // project: "ns/name"; ids: experiments drawn in every chart of root
+  function setup(root, project, ids) {
+    if (!observer) {
+      observer = new IntersectionObserver((entries) => {
+        for (const entry of entries) {
+          const card = entry.target.__card;
+          card.visible = entry.isIntersecting;
+          if (card.visible && !card.data) visible(card);
+        }
+      }, { rootMargin: "200px" });
+    }
+    for (const el of root.querySelectorAll(".chart-card")) {
+      const card = { el, plot: el.querySelector(".plot"), channel: el.dataset.channel,
+                     namespace: el.dataset.namespace || "user", project, ids, range: null };
+      el.__card = card;
+      cards.push(card);
+      observer.observe(el);
+    }
+  }
+
+  // redraw what is visible and not zoomed (live updates); everything after a setting changed
+  function refresh(all) {
+    for (const card of cards) {
+      if (all) { card.range = null; card.data = card.visible ? card.data : null; }
+      if (card.visible && (all || card.range === null)) draw(card);
+    }
+  }
+
+  function bindTools() {
+    const axis = document.getElementById("axis");
+    const ylog = document.getElementById("ylog");
+    const smooth = document.getElementById("smooth");
+    if (axis) axis.addEventListener("change", () => { settings.axis = axis.value; refresh(true); });
+    if (ylog) ylog.addEventListener("change", () => { settings.ylog = ylog.checked; refresh(true); });
+    if (smooth) smooth.addEventListener("change", () => {
+      settings.smooth = Number(smooth.value);
+      document.getElementById("smooth-value").textContent = smooth.value;
+      refresh(false);
+    });
+  }
+
+  return { setup, refresh, bindTools, cards, settings };
+})();
+window.expstreamCharts = Charts;

@@ -1,0 +1,132 @@
+// The experiment page: tabs at #hash, lazy charts, searchable text logs that follow the tail,
+// image galleries with a step slider, and a 0.5 s poll that keeps a running experiment live.
+"use strict";
+
+(() => {
+  const page = JSON.parse(document.getElementById("page-data").textContent);
+  const base = `/p/${page.project}/e/${encodeURIComponent(page.id)}`;
+
+  // --- tabs --------------------------------------------------------------------------------
+  function showTab() {
+    const name = (location.hash || "#charts").slice(1);
+    for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== `tab-${name}`;
+    for (const link of document.querySelectorAll("#tabs a")) link.classList.toggle("active", link.dataset.tab === name);
+  }
+  window.addEventListener("hashchange", showTab);
+  showTab();
+
+  // --- charts ------------------------------------------------------------------------------
+  Charts.setup(document.getElementById("tab-charts"), page.project, [page.id]);
+  Charts.setup(document.getElementById("tab-monitoring"), page.project, [page.id]);
+  Charts.bindTools();
+
+  // --- text logs ---------------------------------------------------------------------------
+  const logSelect = document.getElementById("log-channel");
+  const logBox = document.getElementById("log-lines");
+  const logSearch = document.getElementById("log-search");
+  let lastX = null;
+
+  function lineElement(line) {
+    const row = document.createElement("div");
+    row.className = "line";
+    const x = document.createElement("span");
+    x.className = "x";
+    x.textContent = String(line.x);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = line.text;  // text, never markup
+    row.append(x, text);
+    if (line.length > line.text.length) {
+      const cut = document.createElement("span");
+      cut.className = "cut";
+      cut.textContent = ` … (${line.length} characters)`;
+      row.append(cut);
+    }
+    return row;
+  }
+
+  async function loadLog(append) {
+    if (!logSelect) return;
+    const option = logSelect.selectedOptions[0];
+    const q = new URLSearchParams({ channel: option.value, namespace: option.dataset.namespace, q: logSearch.value });
+    if (append && lastX !== null) q.set("after", String(lastX));
+    let response;
+    try { response = await fetch(`${base}/api/text?${q}`); } catch (err) { return; }
+    if (!response.ok) return;
+    const { lines } = await response.json();
+    if (!append) logBox.replaceChildren();
+    for (const line of lines) logBox.append(lineElement(line));
+    if (lines.length) lastX = lines[lines.length - 1].x;
+    else if (!append) lastX = null;
+    if (document.getElementById("log-follow").checked) logBox.scrollTop = logBox.scrollHeight;
+  }
+  if (logSelect) {
+    logSelect.addEventListener("change", () => loadLog(false));
+    let timer = null;
+    logSearch.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => loadLog(false), 250); });
+    loadLog(false);
+  }
+
+  // --- images ------------------------------------------------------------------------------
+  const lightbox = document.getElementById("lightbox");
+  function imageUrl(channel, x) {
+    return `${base}/image?${new URLSearchParams({ channel, x: String(x) })}`;
+  }
+  async function loadGallery(gallery) {
+    const channel = gallery.dataset.channel;
+    const response = await fetch(`${base}/api/images?${new URLSearchParams({ channel })}`);
+    if (!response.ok) return;
+    const { images } = await response.json();
+    const slider = gallery.querySelector(".step");
+    const label = gallery.querySelector(".step-label");
+    const strip = gallery.querySelector(".gallery-strip");
+    slider.max = String(Math.max(0, images.length - 1));
+    slider.value = slider.max;
+    function show() {
+      const item = images[Number(slider.value)];
+      strip.replaceChildren();
+      if (!item) { label.textContent = "no images"; return; }
+      label.textContent = `x = ${item.x} · ${item.name}${item.description ? " · " + item.description : ""}`;
+      const img = document.createElement("img");
+      img.src = imageUrl(channel, item.x);
+      img.alt = item.name;
+      img.loading = "lazy";
+      img.addEventListener("click", () => {
+        lightbox.querySelector("img").src = img.src;
+        lightbox.querySelector(".caption").textContent = label.textContent;
+        lightbox.hidden = false;
+      });
+      strip.append(img);
+    }
+    slider.addEventListener("input", show);
+    show();
+  }
+  for (const gallery of document.querySelectorAll(".gallery")) loadGallery(gallery);
+  if (lightbox) lightbox.addEventListener("click", () => { lightbox.hidden = true; });
+
+  // --- live --------------------------------------------------------------------------------
+  let seen = null;
+  async function poll() {
+    try {
+      const response = await fetch(`${base}/api/status`);
+      if (response.ok) {
+        const status = await response.json();
+        const badge = document.getElementById("state");
+        badge.textContent = status.state;
+        badge.className = `state ${status.state}`;
+        if (seen !== null && status.events !== seen) {
+          Charts.refresh(false);
+          if (logSelect && !logSearch.value) loadLog(true);
+        }
+        seen = status.events;
+        document.body.dataset.events = String(status.events);
+      }
+      document.body.classList.remove("offline");
+    } catch (err) {
+      document.body.classList.add("offline");  // the server is away (restarting?): keep polling
+    } finally {
+      setTimeout(poll, 500);
+    }
+  }
+  poll();
+})();

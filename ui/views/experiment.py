@@ -1,0 +1,158 @@
+"""``/p/<namespace>/<project>/e/<SHORT_ID>``: one experiment, and the JSON its live page polls."""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import posixpath
+import zipfile
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from expstream.exceptions import FileNotFound
+from expstream.ui.views.base import browser, float_arg, int_arg, json_response, project_of, render
+
+
+def _group(name: str) -> str:
+    return name.split("/", 1)[0] + "/" if "/" in name else ""
+
+
+def _details(request: Request) -> dict[str, Any]:
+    return browser(request).experiment(project_of(request), request.path_params["short_id"])
+
+
+def page(request: Request) -> Response:
+    details = _details(request)
+    numeric = [c for c in details["channels"] if c["type"] == "numeric" and c["namespace"] == "user"]
+    groups: dict[str, list[str]] = {}
+    for channel in numeric:
+        groups.setdefault(_group(channel["name"]), []).append(channel["name"])
+    context = {
+        "project": project_of(request),
+        "e": details,
+        "groups": sorted(groups.items()),
+        "texts": [c for c in details["channels"] if c["type"] == "text"],
+        "images": [c["name"] for c in details["channels"] if c["type"] == "image"],
+        "hardware": [c["name"] for c in details["channels"] if c["type"] == "numeric" and c["namespace"] == "system"],
+        "artifact_tree": _tree(details["artifacts"]),
+    }
+    return render(request, "experiment.html", context)
+
+
+def data(request: Request) -> Response:
+    return json_response(_details(request))
+
+
+def status(request: Request) -> Response:
+    return json_response(browser(request).status(project_of(request), request.path_params["short_id"]))
+
+
+def text(request: Request) -> Response:
+    args = request.query_params
+    return json_response(
+        browser(request).text(
+            project_of(request),
+            request.path_params["short_id"],
+            args.get("channel", ""),
+            namespace=args.get("namespace", "user"),
+            search=args.get("q", ""),
+            after=float_arg(request, "after"),
+            limit=int_arg(request, "limit", 500, 1, 5000),
+        )
+    )
+
+
+def images(request: Request) -> Response:
+    channel = request.query_params.get("channel", "")
+    return json_response(
+        {"images": browser(request).images(project_of(request), request.path_params["short_id"], channel)}
+    )
+
+
+def image(request: Request) -> Response:
+    x = float_arg(request, "x")
+    if x is None:
+        raise FileNotFound("an image without x")
+    data = browser(request).image(
+        project_of(request), request.path_params["short_id"], request.query_params.get("channel", ""), x
+    )
+    kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "application/octet-stream"
+    return Response(data, media_type=kind, headers={"cache-control": "private, max-age=3600"})
+
+
+# --- artifacts and sources ------------------------------------------------------------------
+
+
+def _tree(files: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
+    """Files as a flat, ordered tree: folders (with their depth) before the files under them."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for path in sorted(files):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in seen:
+                seen.add(folder)
+                rows.append({"folder": True, "path": folder, "name": parts[depth - 1], "depth": depth - 1})
+        rows.append({"folder": False, "path": path, "name": parts[-1], "depth": len(parts) - 1, "size": files[path][1]})
+    return rows
+
+
+def _safe(path: str) -> str:
+    """The path as stored: no absolute paths, no '..', no backslashes or NULs (else 404, as unknown)."""
+    path = unquote(path)  # %2e%2e and the like decoded once more: a stored path never contains '%2e%2e/'
+    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+        raise FileNotFound(path)
+    if ".." in path.split("/") or posixpath.normpath(path) != path:
+        raise FileNotFound(path)
+    return path
+
+
+def _kind(request: Request) -> str:
+    kind = str(request.path_params["kind"])
+    if kind not in ("artifacts", "sources"):
+        raise FileNotFound(kind)
+    return kind
+
+
+def download(request: Request) -> Response:
+    kind = _kind(request)
+    raw = request.path_params["path"]
+    files = browser(request).files(project_of(request), request.path_params["short_id"], kind)
+    if raw in files:  # exactly a stored path
+        path = raw
+    else:
+        path = _safe(raw)
+        if path not in files:
+            raise FileNotFound(path)
+    sha256, _ = files[path]
+    body = browser(request).blob(sha256)
+    media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    name = posixpath.basename(path).replace('"', "")
+    return Response(body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+def archive(request: Request) -> Response:
+    """A folder of artifacts (or all of them, ``path`` empty) as one ZIP, names relative to the folder."""
+    kind = _kind(request)
+    folder = request.query_params.get("path", "").strip("/")
+    if folder:
+        folder = _safe(folder)
+    files = browser(request).files(project_of(request), request.path_params["short_id"], kind)
+    prefix = folder + "/" if folder else ""
+    chosen = {p: v for p, v in files.items() if p.startswith(prefix)}
+    if not chosen:
+        raise FileNotFound(folder or kind)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for path, (sha256, _) in sorted(chosen.items()):
+            out.writestr(path[len(prefix) :], browser(request).blob(sha256))
+    name = (posixpath.basename(folder) or ("output" if kind == "artifacts" else "source")) + ".zip"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
