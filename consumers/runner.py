@@ -84,6 +84,7 @@ class Runner:
         self.dead_letters = 0
         self.events = 0
         self._refused = 0  # events of the current batch that the table store refused
+        self._rejected: list[tuple[Record, str]] = []  # bad records of the current batch, with the reason
 
     # --- public ----------------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class Runner:
         moves: the batch is then read again, and nothing was dead-lettered for it.
         """
         positions: dict[tuple[str, int], int] = {}
+        self._rejected, self._refused = [], 0  # what a failed earlier try of this batch left
         accepted: list[_Accepted] = []
         batch = Materializer()
         for record in records:
@@ -186,6 +188,7 @@ class Runner:
             accepted.append(_Accepted(record, kind, event))
         self._write_objects(batch, records)
         self._insert(batch, accepted)
+        self._send_dead_letters()
         now = time.time()
         self.tables.insert(
             "consumer_progress",
@@ -233,10 +236,19 @@ class Runner:
         return positions
 
     def _reject(self, record: Record, reason: str) -> None:
-        self.dead_letters += 1
-        log.warning("Dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        if self._dead_letter is not None:
-            self._dead_letter(record, reason)
+        """Set a bad record aside; it is dead-lettered once the rest of its batch is in the sinks."""
+        self._rejected.append((record, reason))
+
+    def _send_dead_letters(self) -> None:
+        """Dead-letter the batch's bad records, after its good events are written and before its positions
+        move: a batch retried for an outage dead-letters nothing twice, and a dead letter that fails (raises)
+        keeps the positions where they are, so the record is read again rather than lost."""
+        rejected, self._rejected = self._rejected, []
+        for record, reason in rejected:
+            log.warning("Dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+            if self._dead_letter is not None:
+                self._dead_letter(record, reason)
+            self.dead_letters += 1
 
     def _write_objects(self, batch: Materializer, records: list[Record]) -> None:
         """Content-addressed, verified writes (:mod:`expstream.consumers.blobs`); a blob whose chunks

@@ -171,16 +171,20 @@ def create_experiment(
 
 
 def get_experiment() -> Experiment:
-    """The most recently created experiment that is still running."""
-    with _lock:
-        if project is None:
-            raise NeptuneUninitializedException()
-        if isinstance(project, Project):
-            current = project._current()
-            if current is None:
-                raise NeptuneNoExperimentContextException()
-            return current
-        return project  # offline NoopObject answers everything
+    """The most recently created experiment that is still running.
+
+    Lock-free: every module-level ``log_*`` call passes here, and reading the global and the top of
+    the project's stack are single atomic reads (``init`` and ``set_project`` replace the global whole).
+    """
+    current_project = project
+    if current_project is None:
+        raise NeptuneUninitializedException()
+    if isinstance(current_project, Project):
+        current = current_project._current()
+        if current is None:
+            raise NeptuneNoExperimentContextException()
+        return current
+    return current_project  # offline NoopObject answers everything
 
 
 def append_tag(tag: str | list[str], *tags: str) -> None:

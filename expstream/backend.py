@@ -106,6 +106,25 @@ class StreamBackend(Backend):
     def materialize(self, watermark: Watermark, timeout: float | None = None) -> None:
         self._materializer(watermark, timeout)
 
+    def close(self) -> None:
+        """Hand everything logged to the event log, then release the transport and the reader's stores.
+
+        For tools that embed expstream and open services of their own; a script never needs it (an
+        exit hook closes the writer). Idempotent."""
+        try:
+            self.writer.close()
+        finally:
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                reader.tables.close()
+                reader.objects.close()
+
+    def __enter__(self) -> StreamBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def list_projects(self, namespace: str) -> list[str]:
         return [p for p in self.read().projects() if p.split("/", 1)[0] == namespace]
 

@@ -269,8 +269,11 @@ class Project:
                 self._stack.remove(experiment)
 
     def _current(self) -> Experiment | None:
-        with self._lock:
-            return self._stack[-1] if self._stack else None
+        """The newest running experiment; lock-free (one atomic read of the stack's last item)."""
+        try:
+            return self._stack[-1]
+        except IndexError:
+            return None
 
     def _stop_all(self) -> None:
         """The exit hook: stop every experiment still running, newest first, each once.

@@ -262,12 +262,15 @@ class Browser:
         ]
 
     def status(self, project: str, short_id: str) -> dict[str, Any]:
-        """What a live page polls: the state and a change counter (events materialized so far)."""
+        """What a live page polls: the state, a change counter (events materialized so far) and the number
+        of channel generations (a new log or a ``reset_log``: the page reloads to show its charts)."""
         with self.tables.hold():
             internal = self.resolve(project, short_id)
             df = self._q(
                 "SELECT (SELECT argMax(state, (ts, seq)) FROM states WHERE experiment_id = {e:String}) AS state, "
                 "(SELECT max(ts) FROM heartbeats WHERE experiment_id = {e:String}) AS heartbeat, "
+                "(SELECT uniqExact(namespace, channel, generation) FROM channels WHERE experiment_id = {e:String}) "
+                "AS channels, "
                 "count() AS events, max(ts) AS last FROM events WHERE experiment_id = {e:String}",
                 e=internal,
             )
@@ -276,7 +279,12 @@ class Browser:
         beat = float(row["heartbeat"] or 0.0)
         if state == "running" and beat > 0 and time.time() - beat > rules.ABORTED_AFTER:  # as Reader derives it
             state = "aborted"
-        return {"state": state, "events": int(row["events"]), "last": float(row["last"])}
+        return {
+            "state": state,
+            "events": int(row["events"]),
+            "last": float(row["last"]),
+            "channels": int(row["channels"]),  # logs x generations: a new log or a reset_log changes it
+        }
 
     def _generation(self, internal: str, namespace: str, channel: str, kind: str, short_id: str) -> int:
         df = self._q(
@@ -405,15 +413,14 @@ class Browser:
                 where += " AND x > {after:Float64}"
             order = "ASC" if after is not None else "DESC"
             df = self._q(
-                f"SELECT x, ts, substring(y, 1, {MAX_TEXT_CHARS}) AS text, length(y) AS length "
-                f"FROM points_text FINAL WHERE {where} ORDER BY x {order} LIMIT {{n:UInt64}}",
+                f"SELECT x, ts, substringUTF8(y, 1, {MAX_TEXT_CHARS}) AS text, lengthUTF8(y) AS length "
+                f"FROM points_text FINAL WHERE {where} ORDER BY x {order} LIMIT {int(limit)}",  # 18.16 binds no LIMIT
                 e=internal,
                 ns=namespace,
                 c=channel,
                 g=generation,
                 q=search,
                 after=after if after is not None else 0.0,
-                n=limit,
             )
         if order == "DESC":
             df = df.iloc[::-1]

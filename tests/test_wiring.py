@@ -48,3 +48,31 @@ def test_embedded_replay_reads_the_local_log_from_its_start(tmp_path: Path) -> N
         assert source.poll(timeout=0.0) == []
     finally:
         source.close()
+
+
+def test_the_services_container_closes_what_it_opened(tmp_path: Path) -> None:
+    """Injected at the front door, used, then closed as a context manager: everything logged is readable after."""
+    import expstream
+    from expstream.backend import StreamBackend
+
+    settings = Settings(home=tmp_path / "home")
+    with StreamBackend(settings, **wiring.backend_parts(settings)) as services:
+        project = expstream.Session(backend=services).get_project("acme/sandbox")
+        exp = project.create_experiment(
+            name="embedded",
+            upload_source_files=[],
+            upload_stdout=False,
+            upload_stderr=False,
+            send_hardware_metrics=False,
+            run_monitoring_thread=False,
+            handle_uncaught_exceptions=False,
+        )
+        exp.log_metric("loss", 0.5)
+        assert exp.get_numeric_channels_values("loss")["loss"].tolist() == [0.5]
+        exp.stop()
+    assert services.reader_is_open is False
+    services.close()  # idempotent
+    with StreamBackend(settings, **wiring.backend_parts(settings)) as again:
+        (found,) = expstream.Session(backend=again).get_project("acme/sandbox").get_experiments()
+        assert found.state == "succeeded"
+        assert found.get_numeric_channels_values("loss")["loss"].tolist() == [0.5]

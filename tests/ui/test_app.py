@@ -168,6 +168,8 @@ def test_compare_lists_differing_parameters(client: Any) -> None:
 def test_status_for_live_pages(client: Any) -> None:
     status = client.get(f"{P}/e/VIS-1/api/status").json()
     assert status["state"] == "succeeded" and status["events"] > 0
+    details = client.get(f"{P}/e/VIS-1/api").json()
+    assert status["channels"] == len(details["channels"])  # one generation each: no reset_log
 
 
 def test_token_is_required_beyond_loopback_and_checked(ui_browser: Any) -> None:

@@ -199,9 +199,9 @@ def test_pages_of_the_demo(page: Any, tmp_path: Path) -> None:
     EXPSTREAM_UI_DOCS=1: how the README's pictures are made)."""
     home = tmp_path / "demo-home"
     env = dict(os.environ, EXPSTREAM_HOME=str(home))
-    for _ in range(2):  # two runs, so that there is something to compare
+    for steps in (200, 140):  # two runs of different length, so that the comparison shows two lines
         done = subprocess.run(
-            [sys.executable, "-m", "expstream", "demo", "--output", str(tmp_path / "out")],
+            [sys.executable, "-m", "expstream", "demo", "--steps", str(steps), "--output", str(tmp_path / "out")],
             env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -221,6 +221,9 @@ def test_pages_of_the_demo(page: Any, tmp_path: Path) -> None:
         for name, path, ready in views:
             page.goto(server.url + path)
             page.wait_for_selector(ready)
+            page.wait_for_function(  # every chart in view drawn
+                "() => [...document.querySelectorAll('.chart-card')].every((c) => !c.offsetParent || c.dataset.drawn)"
+            )
             page.wait_for_timeout(300)
             page.screenshot(path=str(shots / f"ui-{name}.png"))
             if os.environ.get("EXPSTREAM_UI_DOCS") == "1":

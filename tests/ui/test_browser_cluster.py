@@ -29,6 +29,11 @@ def test_pages_charts_and_downloads_on_the_cluster(
         expected = populated.values["train/loss"]
         assert drawn["x"] == expected["x"].tolist() and drawn["y"] == expected["train/loss"].tolist()
         assert XSS in page.locator(".chart-card figcaption").all_inner_texts()
+        page.click('a[data-tab="logs"]')
+        page.wait_for_selector("#log-lines .line")
+        assert page.locator("#log-lines .line .text").first.inner_text() == "epoch 0 <img src=x onerror=alert(1)>"
+        page.fill("#log-search", "EPOCH 7")
+        page.wait_for_function("() => document.querySelectorAll('#log-lines .line').length === 1")
         page.click('a[data-tab="artifacts"]')
         with page.expect_download() as got:
             page.click('#artifact-tree a.file:text-is("weights.bin")')

@@ -106,6 +106,7 @@
 
   // --- live --------------------------------------------------------------------------------
   let seen = null;
+  let channels = null;
   async function poll() {
     try {
       const response = await fetch(`${base}/api/status`);
@@ -114,6 +115,11 @@
         const badge = document.getElementById("state");
         badge.textContent = status.state;
         badge.className = `state ${status.state}`;
+        if (channels !== null && status.channels !== channels) {
+          location.reload();  // a new log (or a reset one): the page lays out its charts anew
+          return;
+        }
+        channels = status.channels;
         if (seen !== null && status.events !== seen) {
           Charts.refresh(false);
           if (logSelect && !logSearch.value) loadLog(true);
