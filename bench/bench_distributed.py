@@ -3,7 +3,8 @@
     python bench/bench_distributed.py [--points 3000000] [--consumers 1] [--channels 10]
 
 Starts Kafka, ClickHouse and S3 with deploy/services/provision.py (or uses EXPSTREAM_KAFKA /
-EXPSTREAM_CLICKHOUSE / EXPSTREAM_S3 if set), runs ``expstream consume`` processes, logs the points
+EXPSTREAM_CLICKHOUSE / EXPSTREAM_S3 if set: also a cluster of deploy/services/cluster.py with
+EXPSTREAM_CLICKHOUSE_CLUSTER), runs ``expstream consume`` processes, logs the points
 from this process as fast as it can, and reports: sustained end-to-end throughput (first log call →
 last point visible in ClickHouse), freshness (a probe metric logged every 100 ms, timed until a query
 sees it: p50 / p99), the CPU each thread of the producer process used while logging, and bytes per
@@ -152,8 +153,8 @@ def main() -> None:
         )
         assert int(counted["n"].iloc[0]) >= total
         stored = tables.query_df(
-            "SELECT sum(bytes) AS b, sum(rows) AS r FROM system.parts WHERE active AND table = 'points_numeric' "
-            "AND database = currentDatabase()"
+            "SELECT sum(bytes) AS b, sum(rows) AS r FROM system.parts WHERE active "
+            "AND table IN ('points_numeric', 'points_numeric_local') AND database = currentDatabase()"
         )
         wire_bytes = getattr(exp._backend.writer.transport, "forwarded_bytes", 0)
         print(f"{total:,} points, {args.consumers} consumer(s), {args.channels} channels")
@@ -165,7 +166,8 @@ def main() -> None:
         if latencies:
             q = statistics.quantiles(latencies, n=100)
             print(f"  freshness over {len(latencies)} probes: p50 {q[49]:.2f} s, p99 {q[98]:.2f} s")
-        print(f"  bytes per point in ClickHouse: {float(stored['b'].iloc[0]) / max(float(stored['r'].iloc[0]), 1):.1f}")
+        if float(stored["r"].iloc[0]):  # on a cluster: this server's replica, if the experiment's shard is here
+            print(f"  bytes per point in ClickHouse: {float(stored['b'].iloc[0]) / float(stored['r'].iloc[0]):.1f}")
         if wire_bytes:
             print(f"  bytes per point on the wire (Avro messages before compression): {wire_bytes / total:.1f}")
         if broker_dir is not None:

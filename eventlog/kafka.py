@@ -21,7 +21,9 @@ __all__ = [
     "kafka_options",
     "logical_topic",
     "message_limit",
+    "new_topic",
     "physical_topic",
+    "topic_replication",
 ]
 
 log = logging.getLogger("expstream.kafka")
@@ -88,11 +90,35 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> dict[str, int]:
-    """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions, replicated on up to three
-    brokers (existing ones are kept)."""
-    from kafka import KafkaAdminClient
+def topic_replication(settings: Settings, brokers: int) -> tuple[int, int]:
+    """(replication factor, ``min.insync.replicas``) of the topics expstream creates on ``brokers`` brokers.
+
+    Defaults survive one broker lost: 3 replicas of which 2 must acknowledge (``acks=all``) on three or more
+    brokers, 2 and 1 on two, and 1 and 1 on a single broker, which keeps working alone.
+    ``EXPSTREAM_KAFKA_REPLICATION_FACTOR`` / ``_MIN_INSYNC_REPLICAS`` choose otherwise; more replicas than
+    brokers is refused here, where the reason is known, rather than by the broker."""
+    replicas = settings.kafka_replication_factor or min(3, max(1, brokers))
+    if replicas > brokers:
+        raise ConfigurationError(
+            f"EXPSTREAM_KAFKA_REPLICATION_FACTOR={replicas} but the Kafka cluster at {settings.kafka} has "
+            f"{brokers} broker(s): lower it or add brokers"
+        )
+    return replicas, settings.kafka_min_insync_replicas or max(1, replicas - 1)
+
+
+def new_topic(settings: Settings, name: str, partitions: int, brokers: int) -> Any:
+    """A kafka-python ``NewTopic`` replicated as ``topic_replication`` says, taking our largest events."""
     from kafka.admin import NewTopic
+
+    replicas, insync = topic_replication(settings, brokers)
+    configs = {"max.message.bytes": str(message_limit(settings)), "min.insync.replicas": str(insync)}
+    return NewTopic(name=name, num_partitions=partitions, replication_factor=replicas, topic_configs=configs)
+
+
+def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DEAD_LETTER)) -> dict[str, int]:
+    """Create missing topics with ``EXPSTREAM_KAFKA_PARTITIONS`` partitions, replicated as
+    ``topic_replication`` says (existing ones are kept)."""
+    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     try:
@@ -101,14 +127,9 @@ def ensure_topics(settings: Settings, topics: Sequence[str] = (EVENTS, BLOBS, DE
         raise TransportError(f"cannot reach Kafka at {settings.kafka}: {type(exc).__name__}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
-        replicas = min(3, max(1, len(admin.describe_cluster().get("brokers", []))))
+        brokers = len(admin.describe_cluster().get("brokers", []))
         missing = [
-            NewTopic(
-                name=physical_topic(settings, topic),
-                num_partitions=settings.kafka_partitions,
-                replication_factor=replicas,
-                topic_configs={"max.message.bytes": str(message_limit(settings))},
-            )
+            new_topic(settings, physical_topic(settings, topic), settings.kafka_partitions, brokers)
             for topic in topics
             if physical_topic(settings, topic) not in existing
         ]

@@ -149,7 +149,8 @@ def _replay_target(
         raise ConfigurationError(
             "give --clickhouse and --s3 (cluster) or --into DIR (embedded), or set EXPSTREAM_CLICKHOUSE and _S3"
         )
-    # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA
+    # the target is reached like the source: with the CA bundles of EXPSTREAM_CLICKHOUSE_CA / _S3_CA, and in the
+    # layout of EXPSTREAM_CLICKHOUSE_CLUSTER
     return stores_from_urls(settings, clickhouse_url, s3_url)
 
 

@@ -94,8 +94,19 @@ class Settings(BaseSettings):
     )
     kafka_partitions: int = Field(default=12, ge=1, description="partitions of topics expstream creates")
     kafka_compression: str = Field(default="lz4", description="lz4, gzip or none")
+    kafka_replication_factor: int | None = Field(
+        default=None, ge=1, description="replicas of each topic expstream creates; unset: min(3, brokers)"
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of the topics expstream creates; unset: replicas - 1"
+    )
     clickhouse: SecretStr | None = Field(default=None, description="clickhouse://user:password@host:port/database")
     clickhouse_ca: Path | None = Field(default=None, description="CA bundle for clickhouses:// (TLS)")
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
+        description="ClickHouse cluster (remote_servers) of sharded, replicated tables; unset: one server",
+    )
     clickhouse_timeout: float = Field(
         default=30.0, gt=0, description="seconds one ClickHouse connect or request may take before it fails"
     )
@@ -118,6 +129,11 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("clickhouse_cluster", mode="before")
+    @classmethod
+    def _no_cluster_when_empty(cls, value: str | None) -> str | None:
+        return value or None  # before the name's pattern is checked: empty means one server
+
     @field_validator("clickhouse", "s3")
     @classmethod
     def _url_parses(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
@@ -136,6 +152,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"EXPSTREAM_CHUNK_BYTES={self.chunk_bytes} does not fit EXPSTREAM_MAX_EVENT_BYTES="
                 f"{self.max_event_bytes} (a chunk event needs {CHUNK_ENVELOPE_BYTES} bytes more than its chunk)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _insync_fits_replicas(self) -> Settings:
+        rf, isr = self.kafka_replication_factor, self.kafka_min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(
+                f"EXPSTREAM_KAFKA_MIN_INSYNC_REPLICAS={isr} is more than EXPSTREAM_KAFKA_REPLICATION_FACTOR={rf}: "
+                "no write could ever be acknowledged"
             )
         return self
 

@@ -252,7 +252,8 @@ def create_table_store(kind: str, **options: Any) -> TableStore:
 
     ``chdb`` takes ``folder`` and optionally ``database``; ``clickhouse`` takes ``url``
     (``clickhouse[s]://user:password@host:port/database``) and optionally ``ca`` (a CA bundle path) and
-    ``timeout`` (seconds one connect or request may take).
+    ``timeout`` (seconds one connect or request may take) and ``cluster`` (the sharded layout on that ClickHouse
+    cluster).
     """
     if kind == "chdb":
         from expstream.consumers.sinks.chdb import ChdbTables
@@ -271,11 +272,16 @@ def embedded_stores(folder: Path) -> tuple[TableStore, ObjectStore]:
 
 
 def stores_from_urls(settings: Settings, clickhouse_url: str, s3_url: str) -> tuple[TableStore, ObjectStore]:
-    """A ClickHouse server and an S3 bucket by URL, reached with the CA bundles of the settings."""
+    """A ClickHouse server and an S3 bucket by URL, reached with the CA bundles of the settings (and, with
+    ``EXPSTREAM_CLICKHOUSE_CLUSTER``, the sharded layout on that ClickHouse cluster)."""
     require_distributed_extra()
     return (
         create_table_store(
-            "clickhouse", url=clickhouse_url, ca=settings.clickhouse_ca, timeout=settings.clickhouse_timeout
+            "clickhouse",
+            url=clickhouse_url,
+            ca=settings.clickhouse_ca,
+            timeout=settings.clickhouse_timeout,
+            cluster=settings.clickhouse_cluster,
         ),
         create_object_store("s3", url=s3_url, ca=settings.s3_ca),
     )

@@ -38,12 +38,15 @@ _CURRENT = (
 
 
 # per experiment: the writer's last heartbeat (its clock), when the store received the last one and the
-# store's now() (the store's clock); UNION ALL, not a second JOIN, for ClickHouse 18.16
+# store's now() (the store's clock); UNION ALL, not a second JOIN, for ClickHouse 18.16. The constants are
+# materialize()d: over Distributed tables (EXPSTREAM_CLICKHOUSE_CLUSTER) 18.16 refuses a constant column that the
+# shards send back as a full one ("Cannot convert column ... non constant in source stream")
 _HEARTBEATS = (
     "SELECT experiment_id, max(hb) AS heartbeat, max(rec) AS received, max(store) AS store_now FROM ("
-    "SELECT experiment_id, ts AS hb, toFloat64(0) AS rec, toFloat64(toUInt32(now())) AS store FROM heartbeats "
-    "UNION ALL SELECT experiment_id, toFloat64(0) AS hb, toFloat64(toUInt32(received)) AS rec, "
-    "toFloat64(toUInt32(now())) AS store FROM liveness) GROUP BY experiment_id"
+    "SELECT experiment_id, ts AS hb, materialize(toFloat64(0)) AS rec, "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM heartbeats "
+    "UNION ALL SELECT experiment_id, materialize(toFloat64(0)) AS hb, toFloat64(toUInt32(received)) AS rec, "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM liveness) GROUP BY experiment_id"
 )
 
 

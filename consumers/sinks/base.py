@@ -8,17 +8,32 @@ content-addressed.
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from string import Template
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from expstream.exceptions import ArtifactPathError, BlobIntegrityError
+from expstream.exceptions import ArtifactPathError, BlobIntegrityError, ConfigurationError
 
-__all__ = ["DATA_ERROR_CODES", "ObjectStore", "TableStore", "check_digest", "ddl_statements", "validate_key"]
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = [
+    "DATA_ERROR_CODES",
+    "ObjectStore",
+    "TableStore",
+    "check_digest",
+    "cluster_ddl_statements",
+    "ddl_statements",
+    "validate_key",
+]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 #: ClickHouse error codes that blame the inserted data, not the server: a value the column cannot hold or
@@ -47,7 +62,24 @@ DATA_ERROR_CODES = frozenset(
 
 def ddl_statements() -> list[str]:
     """The statements of ``deploy/clickhouse/*.sql`` in file order (one statement per ``;``)."""
-    folder = resources.files("expstream.deploy") / "clickhouse"
+    return _statements(resources.files("expstream.deploy") / "clickhouse")
+
+
+def cluster_ddl_statements(cluster: str, database: str) -> list[str]:
+    """The statements of ``deploy/clickhouse/cluster/*.sql`` for ``cluster`` and ``database`` (plain identifiers).
+
+    The sharded layout: per table a ``ReplicatedReplacingMergeTree`` named ``<table>_local`` on every server and
+    a ``Distributed`` table under the single-server name over them, sharded by experiment, all ``ON CLUSTER``.
+    The files name the cluster and database as ``${cluster}`` and ``${database}`` (ClickHouse's own macros,
+    ``{shard}`` and ``{replica}`` in the ZooKeeper paths, are left to the servers)."""
+    for name in (cluster, database):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ConfigurationError(f"ClickHouse cluster and database names must be plain identifiers, not {name!r}")
+    folder = resources.files("expstream.deploy") / "clickhouse" / "cluster"
+    return [Template(s).substitute(cluster=cluster, database=database) for s in _statements(folder)]
+
+
+def _statements(folder: Traversable) -> list[str]:
     statements: list[str] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, ddl_statements
+from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, cluster_ddl_statements, ddl_statements
 from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
 from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.service_urls import parse_clickhouse_url
@@ -33,6 +33,8 @@ log = logging.getLogger("expstream.clickhouse")
 _T = TypeVar("_T")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the table a statement of the sharded layout creates (``CREATE TABLE IF NOT EXISTS db.table ON CLUSTER ...``)
+_CREATED = re.compile(r"CREATE TABLE IF NOT EXISTS \w+\.(\w+) ON CLUSTER")
 #: a string literal or quoted identifier (left alone), a ``{name:Type}`` placeholder, or a ``%``
 _TOKEN = re.compile(r"""'(?:\\.|''|[^'\\])*'|`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\])*"|\{(\w+):([^{}]+)\}|%""", re.S)
 _NUMPY: dict[str, str] = {
@@ -149,8 +151,24 @@ def _insert_column(values: Any, type_: str) -> np.ndarray:
     return _objects(values)
 
 
+#: session settings on a cluster: an insert returns once every shard holds its rows (so progress is never
+#: recorded before the data), subqueries over the tables read each shard's local table (an experiment lives on
+#: one shard, so IN and JOIN by experiment stay exact), and reads and writes go to the same first healthy
+#: replica of each shard (a read sees what the consumers wrote, before the other replica has fetched it)
+CLUSTER_SETTINGS: dict[str, Any] = {
+    "insert_distributed_sync": 1,
+    "distributed_product_mode": "local",
+    "load_balancing": "in_order",
+}
+
+
 class ClickHouseTables(TableStore):
     """The tables of ``deploy/clickhouse`` in one database of a ClickHouse server.
+
+    With ``cluster`` (a cluster of the servers' ``remote_servers``), the sharded layout of
+    ``deploy/clickhouse/cluster`` instead: the same table names are ``Distributed`` tables over replicated
+    local tables, sharded by experiment, and every query and insert goes through them with
+    :data:`CLUSTER_SETTINGS`; the SQL of the query side is unchanged.
 
     One connection per thread (a clickhouse-driver client is not thread-safe); the server handles
     concurrency, so :meth:`hold` stays the no-op of the port.
@@ -169,9 +187,13 @@ class ClickHouseTables(TableStore):
         connect_timeout: float = 10.0,
         timeout: float = 300.0,
         attempts: int = 3,
+        cluster: str | None = None,
     ) -> None:
         if not _IDENTIFIER.fullmatch(database):
             raise ConfigurationError(f"ClickHouse database name {database!r} is not a plain identifier")
+        if cluster is not None and not _IDENTIFIER.fullmatch(cluster):
+            raise ConfigurationError(f"ClickHouse cluster name {cluster!r} is not a plain identifier")
+        self.cluster = cluster
         self.host = host
         self.port = port or (_SECURE_PORT if secure else _PLAIN_PORT)
         self.user = user
@@ -191,8 +213,11 @@ class ClickHouseTables(TableStore):
         self._column_types: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, ca: Path | None = None, timeout: float = 300.0) -> ClickHouseTables:
-        """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle)."""
+    def from_url(
+        cls, url: str, ca: Path | None = None, timeout: float = 300.0, cluster: str | None = None
+    ) -> ClickHouseTables:
+        """``clickhouse://user:password@host:port/database``; ``clickhouses://`` for TLS (``ca``: CA bundle);
+        ``cluster``: the sharded layout on that ClickHouse cluster."""
         parsed = parse_clickhouse_url(url)
         return cls(
             parsed.host,
@@ -203,11 +228,13 @@ class ClickHouseTables(TableStore):
             secure=parsed.secure,
             ca=ca,
             timeout=timeout,
+            cluster=cluster,
         )
 
     def __repr__(self) -> str:
         scheme = "clickhouses" if self.secure else "clickhouse"
-        return f"ClickHouseTables('{scheme}://{self.user}@{self.host}:{self.port}/{self.database}')"
+        on = f", cluster={self.cluster!r}" if self.cluster else ""
+        return f"ClickHouseTables('{scheme}://{self.user}@{self.host}:{self.port}/{self.database}'{on})"
 
     # --- connections -----------------------------------------------------------------------
 
@@ -226,7 +253,7 @@ class ClickHouseTables(TableStore):
             connect_timeout=self._connect_timeout,
             send_receive_timeout=self._timeout,
             sync_request_timeout=self._timeout,
-            settings={"use_numpy": True},
+            settings={"use_numpy": True, **(CLUSTER_SETTINGS if self.cluster else {})},
             **tls,
         )
         with self._lock:
@@ -267,16 +294,39 @@ class ClickHouseTables(TableStore):
     def ensure_schema(self) -> None:
         def create() -> None:
             bootstrap = self._new_client("")  # the user's default database: ours may not exist yet
+            on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
             try:
-                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+                if self.cluster and self._cluster_schema_present(bootstrap):
+                    return
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}")
             finally:
                 self._forget(bootstrap)
             client = self._client()
-            for statement in ddl_statements():
+            if self.cluster:
+                statements = cluster_ddl_statements(self.cluster, self.database)
+            else:
+                statements = ddl_statements()
+            for statement in statements:
                 client.execute(statement)
 
         self._call("schema creation", create)
         self._column_types.clear()
+
+    def _cluster_schema_present(self, client: Any) -> bool:
+        """Every table of the sharded layout exists on this server: then no ``ON CLUSTER`` DDL is sent.
+
+        Each such statement waits for every server of the cluster, so a consumer or reader starting while one
+        replica is down would otherwise wait out ``distributed_ddl_task_timeout`` (180 s) on tables that exist."""
+        assert self.cluster is not None
+        wanted = {
+            match.group(1)
+            for statement in cluster_ddl_statements(self.cluster, self.database)
+            if (match := _CREATED.match(statement))
+        }
+        rows = client.execute(
+            "SELECT name FROM system.tables WHERE database = %(d)s", {"d": self.database}, settings={"use_numpy": False}
+        )
+        return wanted <= {str(name) for (name,) in rows}
 
     def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
         if not _IDENTIFIER.fullmatch(table) or not all(_IDENTIFIER.fullmatch(c) for c in columns):

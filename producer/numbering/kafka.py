@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from expstream.config import Settings
-from expstream.eventlog.kafka import ensure_topics, kafka_options, physical_topic
+from expstream.eventlog.kafka import ensure_topics, kafka_options, new_topic, physical_topic
 from expstream.exceptions import ExperimentNumbersExhausted, TransportError
 from expstream.producer.numbering.base import MAX_NUMBER, Numbering
 
@@ -59,7 +59,6 @@ class KafkaNumbering(Numbering):
 
     def _ensure_topic(self) -> None:
         from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
         ensure_topics(self.settings)
@@ -68,7 +67,8 @@ class KafkaNumbering(Numbering):
             topic = physical_topic(self.settings, NUMBERING_TOPIC)
             if topic not in set(admin.list_topics()):
                 try:
-                    admin.create_topics([NewTopic(topic, 1, 1)], timeout_ms=10_000)
+                    brokers = len(admin.describe_cluster().get("brokers", []))  # replicated like the others
+                    admin.create_topics([new_topic(self.settings, topic, 1, brokers)], timeout_ms=10_000)
                 except TopicAlreadyExistsError:
                     pass
         finally:
