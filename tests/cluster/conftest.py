@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from expstream.config import Settings
-from tests.conftest import _installation
+from tests.conftest import _consumer, _installation
 
 
 def cluster_module() -> ModuleType:
@@ -61,13 +60,4 @@ def on_cluster(
 @pytest.fixture
 def cluster_consumer(on_cluster: Settings) -> Iterator[object]:
     """One consumer service materializing into the sharded tables, in a thread."""
-    from expstream.wiring import consumer_runner
-
-    runner = consumer_runner(on_cluster)
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    yield runner
-    stop.set()
-    thread.join(timeout=30)
-    runner.source.close()
+    yield from _consumer(on_cluster)

@@ -11,7 +11,6 @@ arrives once.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,21 +24,7 @@ from expstream.eventlog.kafka import DEAD_LETTER, kafka_options, physical_topic
 from expstream.eventlog.records import EVENTS
 from tests.conftest import _provision, with_path
 from tests.consumers import poison
-
-
-def start_consumer() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "expstream", "consume"], stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        proc.wait(timeout=30)
+from tests.distributed.conftest import start_consumer
 
 
 def read_topic(settings: Settings, logical: str, wait: float = 5.0) -> list[Any]:

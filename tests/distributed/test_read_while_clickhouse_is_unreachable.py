@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 import expstream
 from expstream.config import load_settings
 from expstream.exceptions import NeptuneException, StorageError
+from tests.conftest import with_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,11 +34,6 @@ def _provision() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + path, "", ""))
 
 
 @pytest.fixture
@@ -69,8 +64,8 @@ def installation(
     own = provision.load_state(state_path)["services"]["clickhouse"]["env"]["EXPSTREAM_CLICKHOUSE"]
     for name, value in services["env"].items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("EXPSTREAM_CLICKHOUSE", _with_path(own, f"db_{tag}"))
-    monkeypatch.setenv("EXPSTREAM_S3", _with_path(services["env"]["EXPSTREAM_S3"], f"bucket-{tag}"))
+    monkeypatch.setenv("EXPSTREAM_CLICKHOUSE", with_path(own, f"db_{tag}"))
+    monkeypatch.setenv("EXPSTREAM_S3", with_path(services["env"]["EXPSTREAM_S3"], f"bucket-{tag}"))
     monkeypatch.setenv("EXPSTREAM_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("EXPSTREAM_KAFKA_TOPIC_PREFIX", f"t{tag}")
     monkeypatch.setenv("EXPSTREAM_KAFKA_PARTITIONS", "2")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -17,26 +13,8 @@ import expstream
 from expstream import schemas
 from expstream.config import Settings
 from expstream.eventlog.kafka import kafka_options, physical_topic
-
-
-def with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + path, "", ""))
-
-
-def start_consumer() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "expstream", "consume"], stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        proc.wait(timeout=30)
+from tests.conftest import with_path
+from tests.distributed.conftest import start_consumer
 
 
 def log_points(name: str, n: int, channels: int = 4) -> expstream.Experiment:
