@@ -90,9 +90,6 @@ def _install_zookeeper() -> str:
     if zookeeper_home() is not None:
         return ZOOKEEPER_VERSION
     home = provision.cache_dir() / "zookeeper" / ZOOKEEPER_VERSION
-    lib = home / "lib"
-    shutil.rmtree(lib, ignore_errors=True)
-    lib.mkdir(parents=True)
     # metrics-core and snappy-java are "provided" dependencies of ZooKeeper that its server needs at run time
     deps = [
         ("org.apache.zookeeper", "zookeeper", ZOOKEEPER_VERSION),
@@ -103,29 +100,8 @@ def _install_zookeeper() -> str:
         ("org.apache.logging.log4j", a, provision.LOG4J_VERSION)
         for a in ("log4j-api", "log4j-core", "log4j-slf4j2-impl")
     ]
-    dep_xml = "".join(
-        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-        for g, a, v in deps
-    )
-    (home / "pom.xml").write_text(
-        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-        f"<groupId>expstream.provision</groupId><artifactId>zookeeper</artifactId><version>{ZOOKEEPER_VERSION}"
-        f"</version><packaging>pom</packaging><dependencies>{dep_xml}</dependencies></project>\n"
-    )
     _log(f"zookeeper {ZOOKEEPER_VERSION}: resolving jars with maven")
-    provision._run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(home / "pom.xml"),
-            f"-Dmaven.repo.local={provision.cache_dir() / 'zookeeper' / 'm2'}",
-            f"{provision.DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={lib}",
-        ]
-    )
+    lib = provision.resolve_jars(home, "zookeeper", ZOOKEEPER_VERSION, deps, provision.cache_dir() / "zookeeper" / "m2")
     for jar in lib.glob("logback-*.jar"):  # one slf4j binding only
         jar.unlink()
     (lib / ".complete").write_text(ZOOKEEPER_VERSION)

@@ -109,6 +109,37 @@ def kafka_home() -> Path | None:
     return None
 
 
+def resolve_jars(home: Path, name: str, version: str, deps: Sequence[tuple[str, str, str]], repo: Path) -> Path:
+    """Resolve ``deps`` (group, artifact, version) and what they need at run time with Maven into a
+    fresh ``home/lib``, through a throwaway ``home/pom.xml`` named ``name``; ``repo`` caches the downloads."""
+    lib = home / "lib"
+    shutil.rmtree(lib, ignore_errors=True)
+    lib.mkdir(parents=True)
+    dep_xml = "".join(
+        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        for g, a, v in deps
+    )
+    (home / "pom.xml").write_text(
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        f"<groupId>expstream.provision</groupId><artifactId>{name}</artifactId><version>{version}</version>"
+        f"<packaging>pom</packaging><dependencies>{dep_xml}</dependencies></project>\n"
+    )
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(home / "pom.xml"),
+            f"-Dmaven.repo.local={repo}",
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={lib}",
+        ]
+    )
+    return lib
+
+
 def _install_kafka() -> str:
     if (home := kafka_home()) is not None:
         return home.name
@@ -116,36 +147,12 @@ def _install_kafka() -> str:
     errors = []
     for version in [wanted] if wanted else KAFKA_VERSIONS:
         home = cache_dir() / "kafka" / version
-        lib = home / "lib"
-        shutil.rmtree(lib, ignore_errors=True)
-        lib.mkdir(parents=True)
         deps = [("org.apache.kafka", "kafka_2.13", version)] + [
             ("org.apache.logging.log4j", a, LOG4J_VERSION) for a in ("log4j-api", "log4j-core", "log4j-slf4j-impl")
         ]
-        dep_xml = "".join(
-            f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-            for g, a, v in deps
-        )
-        (home / "pom.xml").write_text(
-            '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-            f"<groupId>expstream.provision</groupId><artifactId>kafka-broker</artifactId><version>{version}</version>"
-            f"<packaging>pom</packaging><dependencies>{dep_xml}</dependencies></project>\n"
-        )
         _log(f"kafka {version}: resolving broker jars with maven")
         try:
-            _run(
-                [
-                    "mvn",
-                    "-q",
-                    "-B",
-                    "-f",
-                    str(home / "pom.xml"),
-                    f"-Dmaven.repo.local={cache_dir() / 'kafka' / 'm2'}",
-                    f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                    "-DincludeScope=runtime",
-                    f"-DoutputDirectory={lib}",
-                ]
-            )
+            lib = resolve_jars(home, "kafka-broker", version, deps, cache_dir() / "kafka" / "m2")
         except ServiceError as exc:
             errors.append(str(exc))
             _log(f"kafka {version} did not resolve; trying the next version")
