@@ -183,6 +183,7 @@ class Project:
             system.update(git_info.to_system_properties())
 
         _check_creation_fits(settings.max_event_bytes, name, description, hostname, params, properties)
+        property_texts = {str(k): str(v) for k, v in properties.items()}
         run_id = run_id or settings.run_id
         if run_id is None:
             number, creator = self._backend.numbering.next_number(self.full_id), True
@@ -193,7 +194,9 @@ class Project:
         short_id = f"{project_key(self.name)}-{number}"
         stream = self._backend.writer.open_stream(internal_id)
         if creator:
-            self._announce(stream, short_id, number, name, description, hostname, params, properties, tag_list, system)
+            self._announce(
+                stream, short_id, number, name, description, hostname, params, property_texts, tag_list, system
+            )
             source_files.upload(self._backend.writer, stream, sources, self._backend.settings.chunk_bytes)
         options = ExecutionOptions(
             logger=logger,
@@ -208,7 +211,7 @@ class Project:
         local = {
             "name": name,
             "tags": set(tag_list),
-            "properties": {str(k): str(v) for k, v in properties.items()},
+            "properties": dict(property_texts),
             "artifacts": {},
         }
         experiment = started_experiment(
@@ -235,7 +238,7 @@ class Project:
         description: str,
         hostname: str,
         params: dict[str, Any],
-        properties: dict[str, Any],
+        properties: dict[str, str],
         tag_list: list[str],
         system: dict[str, str],
     ) -> None:
@@ -254,7 +257,7 @@ class Project:
                     {"name": str(k), "value": text, "type": kind}
                     for k, (text, kind) in ((k, parameter_text(v)) for k, v in params.items())
                 ],
-                "properties": {str(k): str(v) for k, v in properties.items()},
+                "properties": properties,
                 "tags": tag_list,
                 "system": system,
             },
