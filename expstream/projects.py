@@ -21,6 +21,7 @@ from expstream.producer.channels import check_text, text_bytes
 from expstream.producer.numbering import project_key, run_experiment_id
 from expstream.producer.stream import ENVELOPE_BYTES, ExperimentStream
 from expstream.rules import parameter_text
+from expstream.weakhooks import call_if_alive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,13 +80,6 @@ def _filters(id: Any, state: Any, owner: Any, tag: Any, min_running_time: int | 
     }
 
 
-def _stop_all_if_alive(ref: weakref.ref[Project]) -> None:
-    """The exit hook: stop what a project still runs, without keeping the project alive."""
-    project = ref()
-    if project is not None:
-        project._stop_all()
-
-
 class Project:
     """A namespace/name pair; experiments are created and listed through it."""
 
@@ -97,7 +91,7 @@ class Project:
         self._stack: list[Experiment] = []
         self._lock = threading.RLock()
         ref = weakref.ref(self)
-        atexit.register(_stop_all_if_alive, ref)
+        atexit.register(call_if_alive, ref, Project._stop_all)
 
     @property
     def full_id(self) -> str:

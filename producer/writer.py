@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
 
 from expstream.backoff import Backoff
 from expstream.config import Settings
@@ -30,6 +29,7 @@ from expstream.exceptions import DurabilityError
 from expstream.producer import undeliverable
 from expstream.producer.stream import ExperimentStream, Origin
 from expstream.producer.transports.base import Transport
+from expstream.weakhooks import call_if_alive
 
 __all__ = ["FAILED_BYTES_LIMIT", "HEARTBEAT_INTERVAL", "Writer"]
 
@@ -41,13 +41,6 @@ HEARTBEAT_INTERVAL = 5.0
 FAILED_BYTES_LIMIT = 64 << 20
 #: longest pause between two attempts of a logging thread waiting for the store
 _MAX_BACKOFF = 2.0
-
-
-def _if_alive(ref: weakref.ref[Writer], method: Callable[[Writer], None]) -> None:
-    """Run ``method`` on the writer if it still exists: exit and fork hooks must not keep it alive."""
-    writer = ref()
-    if writer is not None:
-        method(writer)
 
 
 class Writer:
@@ -69,8 +62,8 @@ class Writer:
         self._last_heartbeat = 0.0
         self._forked = False
         ref = weakref.ref(self)
-        atexit.register(_if_alive, ref, Writer.close)
-        os.register_at_fork(after_in_child=lambda: _if_alive(ref, Writer._after_fork))
+        atexit.register(call_if_alive, ref, Writer.close)
+        os.register_at_fork(after_in_child=lambda: call_if_alive(ref, Writer._after_fork))
 
     def open_stream(self, experiment_id: str) -> ExperimentStream:
         stream = ExperimentStream(
