@@ -14,6 +14,16 @@ import expstream
 from expstream.backend import StreamBackend
 from expstream.config import Settings, load_settings
 
+#: create_experiment arguments of a test that wants no output capture, monitoring, hooks or source upload
+QUIET: dict[str, object] = {
+    "upload_source_files": [],
+    "upload_stdout": False,
+    "upload_stderr": False,
+    "send_hardware_metrics": False,
+    "run_monitoring_thread": False,
+    "handle_uncaught_exceptions": False,
+}
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -13,6 +13,7 @@ from expstream.consumers.sinks.chdb import ChdbTables
 from expstream.consumers.sinks.localfs import LocalFolderStore
 from expstream.consumers.sources.local_log import LocalLogSource
 from expstream.exceptions import ConfigurationError
+from tests.conftest import QUIET
 
 
 def test_a_missing_client_library_names_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,15 +59,7 @@ def test_the_services_container_closes_what_it_opened(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
     with StreamBackend(settings, **wiring.backend_parts(settings)) as services:
         project = expstream.Session(backend=services).get_project("acme/sandbox")
-        exp = project.create_experiment(
-            name="embedded",
-            upload_source_files=[],
-            upload_stdout=False,
-            upload_stderr=False,
-            send_hardware_metrics=False,
-            run_monitoring_thread=False,
-            handle_uncaught_exceptions=False,
-        )
+        exp = project.create_experiment(name="embedded", **QUIET)
         exp.log_metric("loss", 0.5)
         assert exp.get_numeric_channels_values("loss")["loss"].tolist() == [0.5]
         exp.stop()

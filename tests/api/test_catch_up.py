@@ -9,8 +9,7 @@ import pytest
 
 import expstream
 from expstream.experiments import Experiment
-
-QUIET = dict(upload_stdout=False, upload_stderr=False, send_hardware_metrics=False, run_monitoring_thread=False)
+from tests.conftest import QUIET
 
 READS: dict[str, Callable[[Experiment, expstream.Project], Any]] = {
     "get_system_properties": lambda e, p: e.get_system_properties(),
@@ -27,7 +26,7 @@ READS: dict[str, Callable[[Experiment, expstream.Project], Any]] = {
 
 @pytest.mark.parametrize("read", list(READS))
 def test_one_catch_up_per_public_read(project: expstream.Project, read: str) -> None:
-    exp = project.create_experiment(name="exp", params={"lr": 0.1}, upload_source_files=[], **QUIET)
+    exp = project.create_experiment(name="exp", params={"lr": 0.1}, **QUIET)
     exp.log_metric("loss", 1.0)
     exp.append_tag("t")
     reader = exp._backend.read()

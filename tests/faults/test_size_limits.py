@@ -18,15 +18,8 @@ from expstream import schemas
 from expstream.config import Settings
 from expstream.eventlog.records import EVENTS
 from expstream.exceptions import EventTooLarge
+from tests.conftest import QUIET
 
-QUIET = {
-    "upload_source_files": [],
-    "upload_stdout": False,
-    "upload_stderr": False,
-    "send_hardware_metrics": False,
-    "run_monitoring_thread": False,
-    "handle_uncaught_exceptions": False,
-}
 LIMIT = 4 << 20  # EXPSTREAM_MAX_EVENT_BYTES by default
 
 
