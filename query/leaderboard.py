@@ -44,42 +44,56 @@ _IDENTIFIED = (
     "SELECT experiment_id, visitParamExtractString(summary, 'short_id') AS short_id, "
     "visitParamExtractUInt(summary, 'number') AS number, 'Untitled' AS name, '' AS description, '' AS owner, "
     "ts AS created FROM events WHERE kind = 'ExperimentIdentified' "
-    "AND visitParamExtractString(summary, 'project') = {p:String} "
+    "AND visitParamExtractString(summary, 'project') = {p:String} AND {restrict} "
     "AND experiment_id NOT IN (SELECT experiment_id FROM experiments) "
     "ORDER BY experiment_id, ts LIMIT 1 BY experiment_id"
 )
 _STATES = (
     "SELECT experiment_id, argMax(state, (ts, session_id, seq)) AS st, max(ts) AS state_ts FROM states "
-    f"WHERE experiment_id IN ({_IDS}) GROUP BY experiment_id"
+    "WHERE {scope} GROUP BY experiment_id"
 )
 _HEARTBEATS = (
     "SELECT experiment_id, max(hb) AS heartbeat, max(rec) AS received, max(store) AS store_now FROM ("
     "SELECT experiment_id, ts AS hb, materialize(toFloat64(0)) AS rec, "
-    "materialize(toFloat64(toUInt32(now()))) AS store FROM heartbeats WHERE experiment_id IN ({_IDS}) "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM heartbeats WHERE {scope} "
     "UNION ALL SELECT experiment_id, materialize(toFloat64(0)) AS hb, toFloat64(toUInt32(received)) AS rec, "
-    "materialize(toFloat64(toUInt32(now()))) AS store FROM liveness WHERE experiment_id IN ({_IDS})) "
+    "materialize(toFloat64(toUInt32(now()))) AS store FROM liveness WHERE {scope}) "
     "GROUP BY experiment_id"
-).replace("{_IDS}", _IDS)
+)
 _TAGS = (
     "SELECT experiment_id, arraySort(groupArray(tag)) AS tag_list FROM (SELECT experiment_id, tag FROM tags "
-    f"WHERE experiment_id IN ({_IDS}) GROUP BY experiment_id, tag "
+    "WHERE {scope} GROUP BY experiment_id, tag "
     "HAVING argMax(added, (ts, session_id, seq)) = 1) GROUP BY experiment_id"
 )
 _E = "experiment_id, short_id, number, name, description, owner, created"
-# one row per experiment of the project: its columns, the derived state (rules.ABORTED_SQL) and its tags
-_BASE = (
-    f"SELECT {_E}, state, finished, "
-    "toInt64(greatest(0, if(state IN ('succeeded', 'failed', 'aborted'), finished, {now:Float64}) - created)) "
-    "AS running_time, tag_list, arrayStringConcat(tag_list, ' ') AS tags_text FROM ("
-    f"SELECT {_E}, multiIf(dead, 'aborted', st = '', 'running', st) AS state, "
-    "if(dead, heartbeat + {after:Float64}, state_ts) AS finished, tag_list FROM ("
-    f"SELECT {_E}, st, state_ts, heartbeat, received, store_now, tag_list, {rules.ABORTED_SQL} AS dead FROM ("
-    f"SELECT {_E}, st, state_ts, heartbeat, received, store_now FROM ("
-    f"SELECT {_E}, st, state_ts FROM (SELECT {_E} FROM experiments FINAL WHERE project = {{p:String}} "
-    f"UNION ALL {_IDENTIFIED}) AS e LEFT JOIN ({_STATES}) AS s USING experiment_id) AS es "
-    f"LEFT JOIN ({_HEARTBEATS}) AS b USING experiment_id) AS esb "
-    f"LEFT JOIN ({_TAGS}) AS t USING experiment_id))"
+# the project's experiments from their created records (and identified-only ones): one cheap scan by key
+_RESTRICTED = (
+    f"SELECT {_E} FROM experiments FINAL WHERE project = {{p:String}} AND {{restrict}} UNION ALL {_IDENTIFIED}"
 )
+_EXPERIMENTS = _RESTRICTED.replace("{restrict}", "1")
+#: the listed experiments only (``{ids:Array(String)}``): a set the primary key can use, unlike ``has()``
+_LISTED = "experiment_id IN (SELECT arrayJoin({ids:Array(String)}))"
+
+
+def _base(restrict: str = "") -> str:
+    """One row per experiment of the project (``restrict``: a condition on ``_E`` columns): its columns, the
+    derived state (``rules.ABORTED_SQL``), its finished time, running time and sorted tags."""
+    experiments = _RESTRICTED.replace("{restrict}", restrict or "1")
+    scope = restrict or f"experiment_id IN ({_IDS})"
+    states, heartbeats, tags = (part.replace("{scope}", scope) for part in (_STATES, _HEARTBEATS, _TAGS))
+    return (
+        f"SELECT {_E}, state, finished, "
+        "toInt64(greatest(0, if(state IN ('succeeded', 'failed', 'aborted'), finished, {now:Float64}) - created)) "
+        "AS running_time, tag_list, arrayStringConcat(tag_list, ' ') AS tags_text FROM ("
+        f"SELECT {_E}, multiIf(dead, 'aborted', st = '', 'running', st) AS state, "
+        "if(dead, heartbeat + {after:Float64}, state_ts) AS finished, tag_list FROM ("
+        f"SELECT {_E}, st, state_ts, heartbeat, received, store_now, tag_list, {rules.ABORTED_SQL} AS dead FROM ("
+        f"SELECT {_E}, st, state_ts, heartbeat, received, store_now FROM ("
+        f"SELECT {_E}, st, state_ts FROM ({experiments}) AS e LEFT JOIN ({states}) AS s USING experiment_id) AS es "
+        f"LEFT JOIN ({heartbeats}) AS b USING experiment_id) AS esb "
+        f"LEFT JOIN ({tags}) AS t USING experiment_id))"
+    )
+
 
 # the sort key of one dynamic column per experiment: has_key, is_num, num, txt
 _TEXT_KEY = (
@@ -104,10 +118,10 @@ _SORT_KEYS = {
     "channel": (
         "SELECT experiment_id, 1 AS has_key, toUInt8(1) AS is_num, last AS num, '' AS txt FROM ("
         "SELECT experiment_id, argMax(y, x) AS last FROM points_numeric WHERE namespace = 'user' "
-        f"AND channel = {{k:String}} AND experiment_id IN ({_IDS}) AND {_CURRENT_OF} GROUP BY experiment_id) "
+        f"AND channel = {{k:String}} AND {_CURRENT_OF} GROUP BY experiment_id) "
         f"UNION ALL SELECT experiment_id, {_TEXT_KEY.format(v='last')} FROM ("
         "SELECT experiment_id, argMax(y, x) AS last FROM points_text WHERE namespace = 'user' "
-        f"AND channel = {{k:String}} AND experiment_id IN ({_IDS}) AND {_CURRENT_OF} GROUP BY experiment_id)"
+        f"AND channel = {{k:String}} AND {_CURRENT_OF} GROUP BY experiment_id)"
     ),
 }
 # what each system column sorts by (ties: the experiment's number, in the same direction)
@@ -120,6 +134,8 @@ _SYSTEM_SORT = {
     "running_time": ["running_time", "number"],
     "tags": ["tags_text", "number"],
 }
+#: sorts that need only the experiments' own records (no state, tags or wide column)
+_FAST_SORTS = ("id", "name", "owner", "created")
 _FILTERS = {
     "states": "has({states:Array(String)}, state)",
     "owners": "has({owners:Array(String)}, owner)",
@@ -133,22 +149,22 @@ _FILTERS = {
 _VALUES = (
     "SELECT experiment_id, concat('channel_', channel) AS column, toString(last) AS value FROM ("
     "SELECT experiment_id, channel, argMax(y, x) AS last FROM points_numeric "
-    "WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+    "WHERE namespace = 'user' AND {listed} "
     "AND (experiment_id, channel, generation) IN (SELECT experiment_id, channel, max(generation) "
-    "FROM channels WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+    "FROM channels WHERE namespace = 'user' AND {listed} "
     "GROUP BY experiment_id, channel) GROUP BY experiment_id, channel) "
     "UNION ALL SELECT experiment_id, concat('channel_', channel) AS column, last AS value FROM ("
     "SELECT experiment_id, channel, argMax(y, x) AS last FROM points_text "
-    "WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+    "WHERE namespace = 'user' AND {listed} "
     "AND (experiment_id, channel, generation) IN (SELECT experiment_id, channel, max(generation) "
-    "FROM channels WHERE namespace = 'user' AND has({ids:Array(String)}, experiment_id) "
+    "FROM channels WHERE namespace = 'user' AND {listed} "
     "GROUP BY experiment_id, channel) GROUP BY experiment_id, channel) "
     "UNION ALL SELECT experiment_id, concat('parameter_', name) AS column, any(value) AS value FROM parameters "
-    "WHERE has({ids:Array(String)}, experiment_id) GROUP BY experiment_id, name "
+    "WHERE {listed} GROUP BY experiment_id, name "
     "UNION ALL SELECT experiment_id, concat('property_', key) AS column, "
-    "argMax(value, (ts, session_id, seq)) AS value FROM properties WHERE has({ids:Array(String)}, experiment_id) "
+    "argMax(value, (ts, session_id, seq)) AS value FROM properties WHERE {listed} "
     "GROUP BY experiment_id, key HAVING argMax(removed, (ts, session_id, seq)) = 0"
-)
+).replace("{listed}", _LISTED)
 # every wide column of the project (not only of the page: the header stays put while paging)
 _COLUMNS = (
     "SELECT DISTINCT concat('channel_', channel) AS column FROM channels "
@@ -213,31 +229,38 @@ def page(
     }
     wanted = [cond for name, cond in _FILTERS.items() if (params["q"] if name == "text" else params[name])]
     where = " AND ".join(wanted) or "1"
-    counts = tables.query_df(f"SELECT count() AS n, countIf({where}) AS passing FROM ({_BASE})", params)
-    found_all = int(counts["n"].iloc[0]) if not counts.empty else 0
-    total = int(counts["passing"].iloc[0]) if not counts.empty else 0
     found = tables.query_df(_COLUMNS, params)
     extra = sorted({str(c) for c in found["column"]}, key=_column_order)
     direction = "DESC" if descending else "ASC"
     prefix, _, key = sort.partition("_")
-    if sort in _SYSTEM_SORT:
-        source = f"SELECT * FROM ({_BASE}) WHERE {where}"
+    sort = sort if sort in _SYSTEM_SORT or (prefix in _SORT_KEYS and sort in extra) else "id"
+    cut = f"LIMIT {max(0, int(offset))}, {max(1, int(limit))}"  # 18.16 binds no LIMIT
+    if sort in _FAST_SORTS and set(wanted) <= {_FILTERS["owners"]}:
+        # what sorts and filters needs only the experiments' own records: pick the page from them,
+        # and derive states and tags for the page's rows only
+        counts = tables.query_df(f"SELECT count() AS n, countIf({where}) AS passing FROM ({_EXPERIMENTS})", params)
         order = ", ".join(f"{c} {direction}" for c in _SYSTEM_SORT[sort])
-    elif prefix in _SORT_KEYS and sort in extra:
-        params["k"] = key
-        source = (
-            f"SELECT * FROM (SELECT * FROM ({_BASE}) WHERE {where}) AS f "
-            f"LEFT JOIN ({_SORT_KEYS[prefix]}) AS k USING experiment_id"
+        picked = tables.query_df(
+            f"SELECT experiment_id FROM ({_EXPERIMENTS}) WHERE {where} ORDER BY {order} {cut}", params
         )
-        # is_num descends when ascending: numbers first, then text; the reverse when descending
-        flip = "ASC" if descending else "DESC"
-        order = f"has_key DESC, is_num {flip}, num {direction}, txt {direction}, number {direction}"
+        params["ids"] = [str(e) for e in picked["experiment_id"]]
+        source, cut = _base(_LISTED), ""
     else:
-        source = f"SELECT * FROM ({_BASE}) WHERE {where}"
-        order = f"number {direction}"
+        counts = tables.query_df(f"SELECT count() AS n, countIf({where}) AS passing FROM ({_base()})", params)
+        source = f"SELECT * FROM ({_base()}) WHERE {where}"
+        if sort in _SYSTEM_SORT:
+            order = ", ".join(f"{c} {direction}" for c in _SYSTEM_SORT[sort])
+        else:
+            params["k"] = key
+            source = f"SELECT * FROM ({source}) AS f LEFT JOIN ({_SORT_KEYS[prefix]}) AS k USING experiment_id"
+            # is_num descends when ascending: numbers first, then text; the reverse when descending
+            flip = "ASC" if descending else "DESC"
+            order = f"has_key DESC, is_num {flip}, num {direction}, txt {direction}, number {direction}"
+    found_all = int(counts["n"].iloc[0]) if not counts.empty else 0
+    total = int(counts["passing"].iloc[0]) if not counts.empty else 0
     rows = tables.query_df(
         f"SELECT experiment_id, short_id, name, state, owner, created, running_time, tag_list FROM ({source}) "
-        f"ORDER BY {order} LIMIT {max(0, int(offset))}, {max(1, int(limit))}",  # 18.16 binds no LIMIT
+        f"ORDER BY {order} {cut}",
         params,
     )
     return Page(_rows(tables, rows, extra), list(SYSTEM_COLUMNS) + extra, total, found_all)
