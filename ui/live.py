@@ -17,9 +17,33 @@ from expstream.consumers.runner import Runner
 from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamIOError
 
-__all__ = ["CatchUp"]
+__all__ = ["CatchUp", "Changes"]
 
 log = logging.getLogger("expstream.ui")
+
+
+class Changes:
+    """A counter of catch-ups that applied something, which waiting status requests watch: a live page's
+    long poll returns as soon as new events are in the tables, not at its next poll."""
+
+    def __init__(self) -> None:
+        self._version = 0
+        self._changed = threading.Condition()
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def bump(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for a version after ``seen``; returns the version now."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != seen, timeout=max(0.0, timeout))
+            return self._version
 
 
 class CatchUp:
@@ -31,9 +55,12 @@ class CatchUp:
         interval: float = 0.1,
         lock_timeout: float = 5.0,
         run: Callable[[Callable[[], int]], int] | None = None,
+        changes: Changes | None = None,
     ) -> None:
-        """``run(fn)``: how a catch-up gets the tables (the UI's store thread); else a hold of its own."""
+        """``run(fn)``: how a catch-up gets the tables (the UI's store thread); else a hold of its own.
+        ``changes`` is bumped after every catch-up that applied events."""
         self.runner = runner
+        self.changes = changes if changes is not None else Changes()
         self._call = run if run is not None else self._held
         self.interval = interval
         self.lock_timeout = lock_timeout
@@ -48,6 +75,8 @@ class CatchUp:
             return 0
         applied = self._call(self.runner.catch_up)
         self._seen = ends
+        if applied:
+            self.changes.bump()
         return applied
 
     def _held(self, fn: Callable[[], Any]) -> Any:

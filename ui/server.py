@@ -92,7 +92,9 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         if catch_up is not None:
             catch_up.once()  # the first page already shows everything logged so far
             catch_up.start()
-        servers.append(uvicorn.Server(uvicorn.Config(create_app(opened.browser, token), log_level="warning")))
+        changes = catch_up.changes if catch_up is not None else None
+        app = create_app(opened.browser, token, changes)
+        servers.append(uvicorn.Server(uvicorn.Config(app, log_level="warning")))
         hint = " (add ?token=<EXPSTREAM_UI_TOKEN>)" if token else ""
         announce(f"expstream UI at http://{shown}:{bound}/{hint}; Ctrl-C to stop")
         if not stopping.is_set():

@@ -1,5 +1,5 @@
 // The experiment page: tabs at #hash, lazy charts, searchable text logs that follow the tail,
-// image galleries with a step slider, and a 0.5 s poll that keeps a running experiment live.
+// image galleries with a step slider, and a long poll of the status that keeps a running experiment live.
 "use strict";
 
 (() => {
@@ -107,9 +107,13 @@
   // --- live --------------------------------------------------------------------------------
   let seen = null;
   let channels = null;
+  let state = null;
   async function poll() {
+    let again = 500;
     try {
-      const response = await fetch(`${base}/api/status`);
+      // a long poll: the server answers as soon as new events are materialized or the state changes
+      const wait = seen === null ? "" : `?${new URLSearchParams({ events: seen, state: state, wait: 2 })}`;
+      const response = await fetch(`${base}/api/status${wait}`);
       if (response.ok) {
         const status = await response.json();
         const badge = document.getElementById("state");
@@ -125,13 +129,15 @@
           if (logSelect && !logSearch.value) loadLog(true);
         }
         seen = status.events;
+        state = status.state;
         document.body.dataset.events = String(status.events);
+        again = 0;
       }
       document.body.classList.remove("offline");
     } catch (err) {
       document.body.classList.add("offline");  // the server is away (restarting?): keep polling
     } finally {
-      setTimeout(poll, 500);
+      setTimeout(poll, again);
     }
   }
   poll();

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import mimetypes
 import posixpath
+import time
 import zipfile
 from typing import Any
 from urllib.parse import unquote
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from expstream.exceptions import FileNotFound
+from expstream.ui.live import Changes
 from expstream.ui.views.base import browser, float_arg, int_arg, json_response, project_of, render
 
 
@@ -46,8 +48,29 @@ def data(request: Request) -> Response:
     return json_response(_details(request))
 
 
+#: longest a status request waits for a change (short: a graceful shutdown waits for requests in flight)
+MAX_WAIT = 2.0
+
+
 def status(request: Request) -> Response:
-    return json_response(browser(request).status(project_of(request), request.path_params["short_id"]))
+    """The live state; with ``events`` (and ``state``) as the page last saw them and ``wait`` seconds, a long
+    poll: it answers as soon as either differs, or when the wait is over. On the embedded default it wakes
+    when the catch-up materialized something; on the cluster it looks again every quarter second."""
+    project, short_id = project_of(request), request.path_params["short_id"]
+    seen = int_arg(request, "events", -1, -1, 2**62)
+    state = request.query_params.get("state")
+    deadline = time.monotonic() + (float_arg(request, "wait") or 0.0 if seen >= 0 else 0.0)
+    changes: Changes | None = request.app.state.changes
+    while True:
+        version = changes.version if changes is not None else 0
+        found = browser(request).status(project, short_id)
+        left = min(deadline, time.monotonic() + MAX_WAIT) - time.monotonic()
+        if found["events"] != seen or (state is not None and found["state"] != state) or left <= 0:
+            return json_response(found)
+        if changes is not None:
+            changes.wait(version, min(left, 1.0))  # wakes on a catch-up; re-checks the state each second
+        else:
+            time.sleep(min(left, 0.25))
 
 
 def text(request: Request) -> Response:
