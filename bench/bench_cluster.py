@@ -47,6 +47,17 @@ def _module(name: str) -> ModuleType:
     return module
 
 
+def _cpu(pid: int | None) -> float:
+    """CPU seconds of a server process so far (utime + stime from /proc); 0.0 if it is not running."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, "", ""))
@@ -158,12 +169,21 @@ def main() -> None:
                 "log_dirs": [Path(single["services"]["kafka"]["data_dir"])],
                 "http_ports": [single["services"]["clickhouse"]["http_port"]],
                 "replicas": 1,
+                "pids": {
+                    "kafka": [single["services"]["kafka"]["pid"]],
+                    "clickhouse": [single["services"]["clickhouse"]["pid"]],
+                },
             },
             "cluster": {
                 "env": dict(cluster.load_state(cluster_state)["env"]) | s3,
                 "log_dirs": [Path(nodes[n]["data_dir"]) for n in cluster.KAFKA_NODES],
                 "http_ports": [nodes[n]["http_port"] for n, _ in cluster.CLICKHOUSE_NODES],
                 "replicas": 3,
+                "pids": {
+                    "kafka": [nodes[n]["pid"] for n in cluster.KAFKA_NODES],
+                    "clickhouse": [nodes[n]["pid"] for n, _ in cluster.CLICKHOUSE_NODES],
+                    "zookeeper": [nodes["zookeeper"]["pid"]],
+                },
             },
         }
         targets["single"]["env"] |= s3
@@ -175,6 +195,7 @@ def main() -> None:
             env = _child_env(spec["env"], database, folder / f"home-{tag}", tag)
             out = folder / f"{tag}.json"
             print(f"== {target}, {consumers} consumer(s)", flush=True)
+            cpu_before = {kind: sum(map(_cpu, pids)) for kind, pids in spec["pids"].items()}
             subprocess.run(
                 [sys.executable, str(ROOT / "bench" / "bench_distributed.py"), "--points", str(args.points),
                  "--rate", str(args.rate), "--consumers", str(consumers), "--experiments", str(args.experiments),
@@ -182,6 +203,9 @@ def main() -> None:
                 env=env, check=True,
             )  # fmt: skip
             figures = json.loads(out.read_text())
+            cpu = {kind: sum(map(_cpu, pids)) - cpu_before[kind] for kind, pids in spec["pids"].items()}
+            cpu["consumers"] = figures["consumer_cpu_s"]
+            cpu["producer"] = figures["producer_cores"] * figures["logging_s"]
             time.sleep(2)  # the last segment writes reach the files
             topic = _segment_bytes(spec["log_dirs"], f"bench{tag}")
             disk, rows = _points_on_disk(provision, spec["http_ports"], database)
@@ -190,11 +214,14 @@ def main() -> None:
                 "topic_bytes_per_point_per_replica": topic / spec["replicas"] / figures["points"],
                 "clickhouse_bytes_per_row_per_replica": disk / rows if rows else None,
                 "clickhouse_rows_all_replicas": rows,
+                "core_us_per_point": {kind: s / figures["points"] * 1e6 for kind, s in cpu.items()},
             }
             results["runs"].append(figures)
             print(f"   topic bytes per point per replica {figures['topic_bytes_per_point_per_replica']:.2f}, "
                   f"ClickHouse bytes per row per replica {figures['clickhouse_bytes_per_row_per_replica']:.2f} "
                   f"({rows:,} rows on all replicas)", flush=True)  # fmt: skip
+            per_point = ", ".join(f"{k} {v:.2f}" for k, v in figures["core_us_per_point"].items())
+            print(f"   CPU per point, core-µs (servers: the whole run, warm-up and drain included): {per_point}")
         for target, spec in targets.items():
             if not args.query_points:
                 break

@@ -54,6 +54,15 @@ def _thread_cpu() -> dict[str, float]:
     return out
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process used so far (utime + stime, Linux /proc); 0.0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def watch(experiment_id: str) -> None:
     """Print, for each probe point, the seconds from its log call until a query saw it."""
     import signal
@@ -158,6 +167,7 @@ def main() -> None:
         watermark = exp._backend.writer.flush()
         exp._backend.materialize(watermark, 600)
         visible = time.perf_counter()
+        consumer_cpu = sum(process_cpu(c.pid) for c in consumers)  # start-up and warm-up included
         time.sleep(1.0)  # the last probes become visible
         stop.set()
         watcher.terminate()
@@ -180,6 +190,7 @@ def main() -> None:
         print(f"  logging loop: {logged - start:.2f} s ({total / (logged - start):,.0f} points/s)")
         print(f"  end to end (first log → all visible in ClickHouse): {visible - start:.2f} s "
               f"= {total / (visible - start):,.0f} points/s")  # fmt: skip
+        print(f"  consumer processes: {consumer_cpu:.1f} CPU s = {consumer_cpu / total * 1e6:.2f} core-µs per point")
         busy = ", ".join(f"{name} {share:.3f}" for name, share in sorted(cpu.items(), key=lambda kv: -kv[1]) if share)
         print(f"  producer threads while logging, cores: {busy}")
         if latencies:
@@ -198,6 +209,7 @@ def main() -> None:
                 "experiments": len(exps), "logging_s": logged - start, "end_to_end_s": visible - start,
                 "points_per_s": total / (visible - start), "probes": len(latencies), "p50_s": q[49], "p99_s": q[98],
                 "wire_avro_bytes_per_point": wire_bytes / total if wire_bytes else None,
+                "consumer_cpu_s": consumer_cpu, "producer_cores": sum(cpu.values()),
             }  # fmt: skip
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         for e in exps:
