@@ -6,6 +6,7 @@ transport) they wait on disk and outlive the process."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -241,3 +242,26 @@ def test_a_damaged_pending_file_is_set_aside_and_the_rest_is_sent(
     assert _xs(refusing) == [float(x) for x in (*range(10), *range(20, 30))]
     assert damaged.with_suffix(".damaged").exists() and "damaged" in caplog.text
     second.close()
+
+
+def test_a_forked_child_leaves_the_parents_waiting_batches_alone(refusing: Refusing, tmp_path: Path) -> None:
+    pending = tmp_path / "pending"
+    writer = _writer(refusing, pending, batch_points=10)
+    stream = writer.open_stream("exp-1")
+    refusing.refuse.set()
+    for x in range(20):
+        stream.log_metric("loss", x, float(x))
+    with pytest.raises(DurabilityError):
+        writer.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: owns nothing of the parent's, and closing its copy of the lock releases nothing
+        os._exit(0 if writer.pending_failed() == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    other = _writer(Refusing(), pending)
+    assert other.pending_failed() == 0  # the parent still holds its folder
+    other.close()
+    refusing.refuse.clear()
+    writer.flush()
+    assert _xs(refusing) == [float(x) for x in range(20)]
+    writer.close()
