@@ -8,13 +8,15 @@
   (deploy/services/cluster.py; ``--cluster`` uses one that runs, else one is started and stopped here);
 * the single node: one broker, one ClickHouse, one S3 server (deploy/services/provision.py; ``--services`` uses
   running ones, else they are started and stopped here). Both use the single node's S3 server for objects.
+  Servers shared with others spoil the per-part CPU and insert bytes (they count every client): prefer own ones.
 
 For each configuration (the single node with 1 consumer, then the cluster with 1, 2, 3 ``expstream consume``
 processes) ``bench/bench_distributed.py`` logs ``--points`` at ``--rate`` round-robin over ``--experiments``
 experiments (so that the points spread over partitions and shards), and reports end-to-end points/s and
 freshness p50/p99. Then, from the servers' own files and tables: bytes per point on the wire (the Kafka topic's
-log segments per replica / points, lz4-compressed as sent) and per ClickHouse replica on disk (system.parts
-bytes / rows of the points table). Last, through the cluster's Distributed tables and on the single node:
+log segments per replica / points, lz4-compressed as sent), per ClickHouse replica on disk (system.parts
+bytes / rows of the points table) and sent to the ClickHouse entry point (the inserts, from ``ss``); and the
+CPU per point of each part. Last, through the cluster's Distributed tables and on the single node:
 ``get_numeric_channels_values`` of one ``--query-points`` channel and ``get_leaderboard`` of ``--leaderboard``
 experiments x 20 channels (medians of 5 reads in a fresh process).
 """
@@ -234,11 +236,12 @@ def main() -> None:
             )  # fmt: skip
             results["queries"][target] = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"   {results['queries'][target]}", flush=True)
-        print("\ntarget   consumers  points/s   p50 s  p99 s  wire B/pt/replica  ClickHouse B/row/replica")
+        print("\ntarget   consumers  points/s   p50 s  p99 s  wire B/pt/replica  ClickHouse B/row/replica  insert B/pt")
         for r in results["runs"]:
             print(f"{r['target']:8} {r['consumers']:>9} {r['points_per_s']:>9,.0f} {r['p50_s']:>7.2f} "
                   f"{r['p99_s']:>6.2f} {r['topic_bytes_per_point_per_replica']:>18.2f} "
-                  f"{r['clickhouse_bytes_per_row_per_replica'] or 0:>25.2f}")  # fmt: skip
+                  f"{r['clickhouse_bytes_per_row_per_replica'] or 0:>25.2f} "
+                  f"{r['clickhouse_bytes_sent_per_point']:>12.1f}")  # fmt: skip
         for target, q in results["queries"].items():
             print(f"{target}: get_numeric_channels_values {args.query_points:,} points median {q['values_s']:.3f} s, "
                   f"get_leaderboard {args.leaderboard} x 20 median {q['leaderboard_s']:.3f} s")  # fmt: skip

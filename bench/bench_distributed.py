@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +62,17 @@ def process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bytes_sent_to(port: int) -> int:
+    """Bytes sent so far by the open TCP connections to 127.0.0.1:`port` (``ss``'s ``bytes_sent``; 0 without ss)."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tinH", "dst", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(int(part.split(":")[1]) for part in out.split() if part.startswith("bytes_sent:"))
 
 
 def watch(experiment_id: str) -> None:
@@ -168,6 +180,8 @@ def main() -> None:
         exp._backend.materialize(watermark, 600)
         visible = time.perf_counter()
         consumer_cpu = sum(process_cpu(c.pid) for c in consumers)  # start-up and warm-up included
+        # every open connection to the ClickHouse server: the consumers' inserts, and this process's few queries
+        consumer_sent = bytes_sent_to(urlsplit(os.environ["EXPSTREAM_CLICKHOUSE"]).port or 9000)
         time.sleep(1.0)  # the last probes become visible
         stop.set()
         watcher.terminate()
@@ -190,7 +204,8 @@ def main() -> None:
         print(f"  logging loop: {logged - start:.2f} s ({total / (logged - start):,.0f} points/s)")
         print(f"  end to end (first log → all visible in ClickHouse): {visible - start:.2f} s "
               f"= {total / (visible - start):,.0f} points/s")  # fmt: skip
-        print(f"  consumer processes: {consumer_cpu:.1f} CPU s = {consumer_cpu / total * 1e6:.2f} core-µs per point")
+        print(f"  consumer processes: {consumer_cpu:.1f} CPU s = {consumer_cpu / total * 1e6:.2f} core-µs per point; "
+              f"sent ClickHouse {consumer_sent / total:.1f} bytes per point")  # fmt: skip
         busy = ", ".join(f"{name} {share:.3f}" for name, share in sorted(cpu.items(), key=lambda kv: -kv[1]) if share)
         print(f"  producer threads while logging, cores: {busy}")
         if latencies:
@@ -209,7 +224,8 @@ def main() -> None:
                 "experiments": len(exps), "logging_s": logged - start, "end_to_end_s": visible - start,
                 "points_per_s": total / (visible - start), "probes": len(latencies), "p50_s": q[49], "p99_s": q[98],
                 "wire_avro_bytes_per_point": wire_bytes / total if wire_bytes else None,
-                "consumer_cpu_s": consumer_cpu, "producer_cores": sum(cpu.values()),
+                "consumer_cpu_s": consumer_cpu,
+                "clickhouse_bytes_sent_per_point": consumer_sent / total, "producer_cores": sum(cpu.values()),
             }  # fmt: skip
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         for e in exps:

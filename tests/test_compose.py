@@ -4,6 +4,7 @@ health checks, volumes, and client settings that match the servers' credentials 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -38,6 +39,21 @@ def test_every_server_has_a_health_check_and_a_volume(compose: dict[str, Any]) -
         assert services[name]["volumes"], name
         volume = services[name]["volumes"][0].split(":")[0]
         assert volume in compose["volumes"], name
+
+
+def test_the_file_follows_the_compose_specification() -> None:
+    """Every key and value type against the Compose specification (the YAML merge keys resolved first, as
+    Compose does): a misspelt key, a wrong condition or a malformed port is refused."""
+    compose_spec = pytest.importorskip("compose_spec", reason="compose-spec has wheels for Linux x86_64 only")
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves the `<<:` merge keys
+    parsed = compose_spec.PyCompose.from_json(json.dumps(document))
+    assert set(parsed.service_names()) == set(document["services"])
+    broken = json.loads(json.dumps(document))
+    broken["services"]["consumer-cluster"]["depends_on"]["minio"]["condition"] = "service_happy"
+    with pytest.raises(ValueError, match="service_happy"):  # the check does check
+        compose_spec.PyCompose.from_json(json.dumps(broken))
+    for name, service in document["services"].items():  # what the specification leaves to the engine
+        assert set(service.get("depends_on", {})) <= set(document["services"]), name
 
 
 def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
