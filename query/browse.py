@@ -299,17 +299,26 @@ class Browser:
                 if lo is None or hi is None or hi < lo:
                     series.append(Series(short_id, channel, [], [], 0, 0))
                     continue
-                df = charts.envelope(
-                    self.tables,
-                    internal,
-                    namespace,
-                    channel,
-                    generation,
-                    x_from=lo + origin,
-                    x_to=hi + origin,
-                    width=width,
-                    axis=engine_axis,
+                df = None
+                rolled = engine_axis == "step" and (
+                    charts.rolled_x_range(self.tables, internal, namespace, channel, generation) is not None
                 )
+                if rolled:  # the rollups are by x: a whole range reads a few thousand rows
+                    df = charts.rolled_envelope(
+                        self.tables, internal, namespace, channel, generation, x_from=lo, x_to=hi, width=width
+                    )
+                if df is None:
+                    df = charts.envelope(
+                        self.tables,
+                        internal,
+                        namespace,
+                        channel,
+                        generation,
+                        x_from=lo + origin,
+                        x_to=hi + origin,
+                        width=width,
+                        axis=engine_axis,
+                    )
                 xs, ys = _polyline(df)
                 points = int(df["count"].sum()) if not df.empty else 0
                 series.append(Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df)))
@@ -318,6 +327,9 @@ class Browser:
     def _x_range(self, internal: str, namespace: str, channel: str, generation: int) -> list[float]:
         """The channel's smallest and largest x; after the first full pass only points outside the range
         seen are read (x is in the table's key, so that reads a few granules, not the channel)."""
+        rolled = charts.rolled_x_range(self.tables, internal, namespace, channel, generation)
+        if rolled is not None:
+            return list(rolled)
         key = (internal, namespace, channel, generation)
         seen = self._x_ranges.get(key)
         if seen is None:
