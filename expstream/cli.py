@@ -66,6 +66,30 @@ def consume(once: bool, lock_timeout: float | None) -> None:
 
 
 @main.command()
+def materializer() -> None:
+    """Run the warm materializer of the embedded EXPSTREAM_HOME in the foreground.
+
+    sync() and reads start it on demand; it keeps chdb open, tails the local log and answers them, and exits
+    after EXPSTREAM_MATERIALIZER_IDLE seconds without work, on SIGTERM, or when the home is removed."""
+    import logging
+
+    from expstream.consumers.warm.daemon import serve
+    from expstream.exceptions import NeptuneException
+    from expstream.wiring import embedded_runner
+
+    settings = load_settings()
+    if settings.distributed:
+        raise click.ClickException("the warm materializer serves the embedded default; on a cluster run consume")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        runner = embedded_runner(settings)
+        status = serve(runner, settings.home.expanduser().absolute(), idle=settings.materializer_idle)
+    except NeptuneException as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
+    sys.exit(status)
+
+
+@main.command()
 @click.option("--clickhouse", "clickhouse_url", help="Target ClickHouse URL without its password (a fresh database).")
 @click.option(
     "--clickhouse-password-file",
