@@ -85,6 +85,8 @@ class Runner:
         self.events = 0
         self._refused = 0  # events of the current batch that the table store refused
         self._rejected: list[tuple[Record, str]] = []  # bad records of the current batch, with the reason
+        #: how far the last ``catch_up`` got (next offset per partition)
+        self.positions: Watermark = {}
 
     # --- public ----------------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Runner:
                     positions[(r.topic, r.partition)] = r.next_offset
                 if self._on_progress is not None:
                     self._on_progress(sum(positions.values()))
+            self.positions = positions
         return applied
 
     def run(self, stop: threading.Event, poll_timeout: float = 0.5, max_backoff: float = 10.0) -> None:

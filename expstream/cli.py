@@ -59,7 +59,34 @@ def consume(once: bool, lock_timeout: float | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     click.echo("materializing events; Ctrl-C to stop", err=True)
-    runner.run(stop)
+    try:
+        runner.run(stop)
+    finally:  # leave the consumer group now: its partitions move on at once, not after the session timeout
+        runner.source.close()
+
+
+@main.command()
+def materializer() -> None:
+    """Run the warm materializer of the embedded EXPSTREAM_HOME in the foreground.
+
+    sync() and reads start it on demand; it keeps chdb open, tails the local log and answers them, and exits
+    after EXPSTREAM_MATERIALIZER_IDLE seconds without work, on SIGTERM, or when the home is removed."""
+    import logging
+
+    from expstream.consumers.warm.daemon import serve
+    from expstream.exceptions import NeptuneException
+    from expstream.wiring import embedded_runner
+
+    settings = load_settings()
+    if settings.distributed:
+        raise click.ClickException("the warm materializer serves the embedded default; on a cluster run consume")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        runner = embedded_runner(settings)
+        status = serve(runner, settings.home.expanduser().absolute(), idle=settings.materializer_idle)
+    except NeptuneException as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
+    sys.exit(status)
 
 
 @main.command()

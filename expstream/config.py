@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(
         default=60.0, gt=0, description="seconds a local lock is waited for when the caller gives no timeout"
     )
+    materializer_idle: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds the warm materializer of an embedded home stays up with no request and nothing new",
+    )
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16, description="local log segment size")
     ui_token: SecretStr | None = Field(
         default=None, description="access token of `expstream ui`; required to listen beyond loopback"

@@ -15,9 +15,6 @@ ClickHouse server and an S3 bucket, and a reader over those.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from expstream.config import Settings
 from expstream.eventlog.local_log import LocalLog
 from expstream.eventlog.records import Watermark
-from expstream.exceptions import ConfigurationError, ExpstreamTimeoutError, LockTimeout, StorageError
+from expstream.exceptions import ConfigurationError, ExpstreamTimeoutError
 from expstream.producer.numbering import LocalFileNumbering
 from expstream.producer.transports.local_log import LocalLogTransport
 
@@ -34,6 +31,7 @@ if TYPE_CHECKING:
     from expstream.consumers.runner import Runner
     from expstream.consumers.sinks.base import ObjectStore, TableStore
     from expstream.consumers.sources.base import Source
+    from expstream.consumers.warm.client import WarmClient
     from expstream.query.reader import Reader
 
 __all__ = [
@@ -124,7 +122,8 @@ def consumer_runner(settings: Settings) -> Runner:
 
 
 def open_reader(settings: Settings) -> Reader:
-    """The query side: over the servers, or over chdb caught up with the local log first."""
+    """The query side: over the servers, or over the embedded home's warm materializer, which holds chdb and
+    answers in Arrow; every read first waits until it holds the local log up to its end at that moment."""
     from expstream.query.reader import Reader
 
     if settings.distributed:
@@ -132,32 +131,25 @@ def open_reader(settings: Settings) -> Reader:
         tables, objects = server_stores(settings)
         tables.ensure_schema()
         return Reader(tables, objects)
-    runner = embedded_runner(settings)
-    return Reader(runner.tables, runner.objects, refresh=runner.catch_up)
+    from expstream.consumers.sinks.localfs import LocalFolderStore
+    from expstream.consumers.warm.tables import WarmTables
+
+    client = _warm_client(settings)
+    barrier = settings.read_barrier_timeout
+    return Reader(
+        WarmTables(client), LocalFolderStore(_home(settings) / "objects"), refresh=lambda: client.sync(None, barrier)
+    )
+
+
+def _warm_client(settings: Settings) -> WarmClient:
+    """The client of the home's warm materializer (which it starts on first use)."""
+    from expstream.consumers.warm.client import WarmClient
+
+    return WarmClient.for_home(_home(settings))
 
 
 #: exit status of ``expstream consume --once`` when the tables' lock was not free in time
 LOCK_TIMEOUT_EXIT = 75
-
-
-def _materialize_in_subprocess(settings: Settings, timeout: float | None) -> None:
-    env = dict(os.environ, EXPSTREAM_HOME=str(_home(settings)))
-    wait = [] if timeout is None else ["--lock-timeout", repr(float(timeout))]
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "expstream", "consume", "--once", *wait],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=_home(settings).parent,  # not the caller's folder: a folder named expstream there would shadow us
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ExpstreamTimeoutError(f"events were not materialized within {timeout} s") from exc
-    if done.returncode == LOCK_TIMEOUT_EXIT:
-        raise LockTimeout(done.stderr.strip()[-2000:] or f"the embedded tables stayed locked for {timeout} s")
-    if done.returncode != 0:
-        raise StorageError(f"materializing events failed: {done.stderr.strip()[-2000:]}")
 
 
 def _wait_for_consumers(reader: Reader, group: str, watermark: Watermark, timeout: float | None) -> None:
@@ -196,24 +188,22 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
 
         return {
             "transport": KafkaTransport(settings, _home(settings) / "spool"),
+            "pending_dir": _home(settings) / "pending" / "kafka",
             "numbering": KafkaNumbering(settings),
             "open_reader": reader,
             "materializer": wait_for_consumers,
         }
 
     def materialize(watermark: Watermark, timeout: float | None) -> None:
-        # A process that already reads has chdb loaded: catch up here. A logging process must not
-        # load chdb, so a short-lived consumer process does it.
-        if "reader" in state:
-            state["reader"].refresh(timeout)
-        else:
-            _materialize_in_subprocess(settings, timeout)
+        # The home's warm materializer holds chdb: this process never loads it (consumers/warm/)
+        _warm_client(settings).sync(watermark, timeout)
 
     from expstream.producer.numbering.recovery import numbers_in_log
 
     log = _local_log(settings)
     return {
         "transport": LocalLogTransport(log),
+        "pending_dir": _home(settings) / "pending" / "log",
         "numbering": LocalFileNumbering(_home(settings) / "projects", numbers_in_log(log)),
         "open_reader": reader,
         "materializer": materialize,

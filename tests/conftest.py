@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ import pytest
 import expstream
 from expstream.backend import StreamBackend
 from expstream.config import Settings, load_settings
+
+# a warm materializer that a test's child process started goes away soon after the test (see stop_materializers)
+os.environ.setdefault("EXPSTREAM_MATERIALIZER_IDLE", "5")
 
 #: create_experiment arguments of a test that wants no output capture, monitoring, hooks or source upload
 QUIET: dict[str, object] = {
@@ -39,6 +43,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     _reset()
     yield folder
     _reset()
+    stop_materializers(folder)
+
+
+def stop_materializers(*homes: Path) -> None:
+    """Stop the warm materializers of ``homes`` and every one this process started: no test leaves one running."""
+    from expstream.consumers.warm.client import WarmClient, daemon_alive, started_here
+    from expstream.consumers.warm.protocol import WarmPaths
+
+    for folder in homes:
+        if daemon_alive(WarmPaths(folder.absolute())):
+            WarmClient(folder).stop_daemon()
+    for process in started_here():
+        process.terminate()
+        process.wait(60)
 
 
 def _reset() -> None:

@@ -180,6 +180,14 @@ class ChdbTables(TableStore):
                 raise error(f"insert into {table} failed: {exc}") from exc
 
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
+        return self._query(sql, params, readonly, "DataFrame")
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> bytes:
+        """The rows as Arrow IPC stream bytes, what the warm materializer sends to a reading process: chdb
+        writes them straight from its columns, and the reader makes its DataFrame without loading chdb."""
+        return bytes(self._query(sql, params, readonly, "ArrowStream").bytes())
+
+    def _query(self, sql: str, params: Mapping[str, Any] | None, readonly: bool, fmt: str) -> Any:
         bound = {k: format_param(v) for k, v in (params or {}).items()}
         with self.hold():
             if readonly:
@@ -188,7 +196,7 @@ class ChdbTables(TableStore):
             else:
                 self._writable()
             try:
-                return self._session.query(sql, "DataFrame", params=bound)
+                return self._session.query(sql, fmt, params=bound)
             except Exception as exc:
                 raise StorageError(f"query failed: {exc}") from exc
 

@@ -1,0 +1,222 @@
+"""The client side of the warm materializer: find it, start it when it is not there, ask it.
+
+Standard library only (a logging process imports it and must stay small). One ``WarmClient`` per home and
+process (:meth:`WarmClient.for_home`) keeps one connection; a forked child opens its own.
+
+Starting is exactly once per home: a client that cannot connect takes ``materializer.start.lock``, tries
+again, and only then starts ``python -m expstream materializer``. The daemon holds ``materializer.lock``
+for its whole life, so a socket whose lock is free is stale (its daemon was killed) and is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Client, Connection
+from pathlib import Path
+from typing import Any
+
+from expstream.consumers.warm.protocol import (
+    WarmPaths,
+    decode,
+    encode,
+    error_of,
+    watermark_to_wire,
+)
+from expstream.eventlog.records import Watermark
+from expstream.exceptions import ExpstreamTimeoutError, StorageError
+from expstream.locking import locked, open_lock_file
+
+__all__ = ["WarmClient", "daemon_alive", "started_here"]
+
+#: seconds a start may take (interpreter, imports, chdb, schema check; more with a cold page cache)
+START_TIMEOUT = 120.0
+
+_clients: dict[tuple[Path, int], WarmClient] = {}
+_clients_lock = threading.Lock()
+#: daemons this process started (tests stop them; ``poll`` reaps the ones that exited)
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def started_here() -> list[subprocess.Popen[bytes]]:
+    """The daemons this process started that have not been reaped yet."""
+    _started[:] = [p for p in _started if p.poll() is None]
+    return list(_started)
+
+
+def daemon_alive(paths: WarmPaths) -> bool:
+    """Whether a daemon holds the home's run lock (it may still be starting)."""
+    if not paths.run_lock.exists():
+        return False
+    fd = os.open(paths.run_lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's lock
+    return False
+
+
+class WarmClient:
+    """Requests to the warm materializer of one home; thread-safe (requests take turns on one connection)."""
+
+    def __init__(self, home: Path, *, start_timeout: float = START_TIMEOUT) -> None:
+        self.paths = WarmPaths(Path(home).expanduser().absolute())
+        self.start_timeout = start_timeout
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_home(cls, home: Path) -> WarmClient:
+        """The shared client of ``home`` in this process."""
+        key = (Path(home).expanduser().absolute(), os.getpid())
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = cls(key[0])
+            return client
+
+    # --- requests --------------------------------------------------------------------------
+
+    def sync(self, watermark: Watermark | None, timeout: float | None = None) -> None:
+        """Return once the tables hold everything up to ``watermark`` (None: the log's end right now)."""
+        self.request({"op": "sync", "watermark": watermark_to_wire(watermark)}, timeout)
+
+    def query(self, sql: str, params: dict[str, Any] | None, *, readonly: bool = False) -> bytes:
+        """The rows of one SELECT as Arrow IPC stream bytes (parameters bound by the daemon, never pasted)."""
+        _, payload = self.request({"op": "query", "sql": sql, "params": params or {}, "readonly": readonly}, None)
+        assert payload is not None
+        return payload
+
+    def ping(self, timeout: float | None = None) -> dict[str, Any]:
+        header, _ = self.request({"op": "ping"}, timeout)
+        return header
+
+    def stop_daemon(self, timeout: float = 30.0) -> None:
+        """Ask a running daemon to finish (commit, close, exit) and wait until it is gone; starts none."""
+        with self._lock:
+            conn = self._conn or self._try_connect()
+            if conn is not None:
+                with contextlib.suppress(OSError, EOFError):
+                    conn.send_bytes(encode({"op": "stop"}))
+                    if conn.poll(timeout):
+                        conn.recv_bytes()
+            self._drop()
+        deadline = time.monotonic() + timeout
+        while daemon_alive(self.paths) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def request(self, header: dict[str, Any], timeout: float | None) -> tuple[dict[str, Any], bytes | None]:
+        """Send one request and wait ``timeout`` seconds (None: no limit) for its answer."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        frame = encode(header)
+        with self._lock:
+            for attempt in range(3):
+                conn = self._connection(deadline)
+                try:
+                    conn.send_bytes(frame)
+                    answer = decode(self._receive(conn, deadline))
+                    payload = self._receive(conn, deadline) if answer.get("payload") else None
+                except (OSError, EOFError) as exc:  # the daemon went away (idle exit, killed): start another
+                    self._drop()
+                    if attempt == 2:
+                        raise StorageError(f"the warm materializer of {self.paths.home} went away: {exc}") from exc
+                    continue
+                if not answer.get("ok"):
+                    raise error_of(answer)
+                return answer, payload
+        raise AssertionError("unreachable")
+
+    def _receive(self, conn: Connection, deadline: float | None) -> bytes:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if remaining is not None and not conn.poll(remaining):
+            self._drop()  # its late answer must not be taken for the next request's
+            raise ExpstreamTimeoutError(f"the warm materializer of {self.paths.home} did not answer in time")
+        return conn.recv_bytes()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+    # --- connecting and starting -----------------------------------------------------------
+
+    def _connection(self, deadline: float | None) -> Connection:
+        if self._conn is not None:
+            return self._conn
+        conn = self._try_connect() or self._start(deadline)
+        self._conn = conn
+        return conn
+
+    def _try_connect(self) -> Connection | None:
+        try:
+            key = self.paths.key.read_bytes()
+            return Client(self.paths.address, family="AF_UNIX", authkey=key)
+        except (OSError, EOFError, ValueError):  # no daemon, a stale socket, a key of a daemon just replaced
+            return None
+        except Exception as exc:  # multiprocessing.AuthenticationError: the key changed under us
+            if type(exc).__name__ == "AuthenticationError":
+                return None
+            raise
+
+    def _start(self, deadline: float | None) -> Connection:
+        limit = self.start_timeout if deadline is None else max(0.0, deadline - time.monotonic())
+        end = time.monotonic() + limit
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        fd = open_lock_file(self.paths.start_lock)
+        try:
+            with locked(fd, self.paths.start_lock, timeout=limit):
+                process: subprocess.Popen[bytes] | None = None
+                while True:
+                    conn = self._try_connect()
+                    if conn is not None:
+                        return conn
+                    if process is None and not daemon_alive(self.paths):
+                        process = self._spawn()
+                    elif process is not None and process.poll() is not None and not daemon_alive(self.paths):
+                        raise StorageError(
+                            f"the warm materializer of {self.paths.home} exited at start "
+                            f"(status {process.returncode}): {self._log_tail()}"
+                        )
+                    if time.monotonic() > end:
+                        raise ExpstreamTimeoutError(
+                            f"the warm materializer of {self.paths.home} did not start within {limit:g} s"
+                        )
+                    time.sleep(0.01)
+        finally:
+            os.close(fd)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        if self.paths.address_is_file:
+            with contextlib.suppress(FileNotFoundError):  # stale: its daemon no longer holds the run lock
+                self.paths.socket.unlink()
+        env = dict(os.environ, EXPSTREAM_HOME=str(self.paths.home))
+        with open(self.paths.log, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "expstream", "materializer"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.paths.home,  # not the caller's folder: a folder named expstream there would shadow us
+                start_new_session=True,  # not stopped by the terminal's Ctrl-C meant for the training script
+            )
+        _started.append(process)
+        return process
+
+    def _log_tail(self) -> str:
+        try:
+            return self.paths.log.read_text(errors="replace")[-2000:].strip()
+        except OSError:
+            return "(no log)"

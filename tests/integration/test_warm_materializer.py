@@ -1,0 +1,258 @@
+"""The warm materializer (consumers/warm/): real processes, real chdb, one daemon per home.
+
+Visibility is asserted by polling with a generous deadline, never by timing: timings live in bench/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+import expstream
+from expstream.consumers.warm.client import WarmClient, daemon_alive
+from expstream.consumers.warm.protocol import WarmPaths
+from expstream.consumers.warm.tables import WarmTables
+from tests.conftest import QUIET, stop_materializers
+
+PROJECT = "acme/sandbox"
+
+#: a process that logs ``n`` points of x = 0..n-1 in chunks (the background flusher writes them), never syncs
+_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import expstream
+    n, chunk, pause, name = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    exp = expstream.init("acme/sandbox").create_experiment(name=name, **QUIET)
+    for start in range(0, n, chunk):
+        for x in range(start, min(start + chunk, n)):
+            exp.log_metric("loss", x, x / 4.0)
+        time.sleep(pause)
+    exp.stop()
+    print(exp.id, flush=True)
+    """
+)
+
+
+def writer(home: Path, n: int, *, chunk: int = 1000, pause: float = 0.0, name: str = "w") -> subprocess.Popen[str]:
+    code = f"QUIET = {QUIET!r}\n" + _WRITER
+    env = dict(os.environ, EXPSTREAM_HOME=str(home))
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(n), str(chunk), str(pause), name],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out.strip()
+
+
+def daemon_pid(home: Path) -> int | None:
+    try:
+        return int(WarmPaths(home).pid.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has ended (a zombie's leader may still wait for its other threads to let go)."""
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+        return not psutil.Process(pid).threads()[1:]
+    except psutil.NoSuchProcess:
+        return True
+
+
+def points(home: Path, name: str | None = None) -> int:
+    """Rows of user points in the tables, asked from the daemon directly: no sync, no catch-up."""
+    where = (
+        "" if name is None else " AND experiment_id IN (SELECT experiment_id FROM experiments WHERE name = {n:String})"
+    )
+    frame = WarmTables(WarmClient.for_home(home)).query_df(
+        f"SELECT count() AS n FROM points_numeric FINAL WHERE namespace = 'user'{where}",
+        {} if name is None else {"n": name},
+    )
+    return int(frame["n"].iloc[0])
+
+
+def read_back(name: str) -> list[float]:
+    (exp,) = [e for e in expstream.init(PROJECT).get_experiments() if e.name == name]
+    return exp.get_numeric_channels_values("loss")["x"].tolist()
+
+
+def test_a_reader_sees_another_process_s_points_without_sync(home: Path) -> None:
+    WarmClient.for_home(home).ping()  # the daemon is up before the writer starts
+    proc = writer(home, 3000, chunk=1000, pause=0.5)
+    eventually(lambda: points(home) > 0, what="the first points visible")  # while the writer still logs
+    assert proc.poll() is None or points(home) > 0
+    finish(proc)
+    eventually(lambda: points(home) == 3000, what="every point visible")  # tailed: nobody called sync()
+
+
+def test_a_daemon_killed_mid_batch_loses_nothing(home: Path) -> None:
+    n = 200_000
+    WarmClient.for_home(home).ping()
+    proc = writer(home, n, chunk=20_000, pause=0.2)
+    kills = 0
+    while proc.poll() is None and kills < 3:
+        seen = kills * 20_000
+        eventually(lambda seen=seen: points(home) > seen or proc.poll() is not None, what="progress")
+        pid = daemon_pid(home)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # mostly in the middle of materializing a chunk
+        eventually(lambda pid=pid: gone(pid), what="the daemon gone")
+        kills += 1
+        if WarmPaths(home).address_is_file:
+            assert WarmPaths(home).socket.exists()  # left behind: the next client must see it is stale
+    finish(proc)
+    assert kills >= 1
+    WarmClient.for_home(home).sync(None, 120)  # a fresh daemon resumes from the recorded progress
+    assert points(home) == n
+    xs = read_back("w")
+    assert xs == [float(x) for x in range(n)]  # each point once, in order
+
+
+def test_sigterm_commits_and_exits(home: Path) -> None:
+    client = WarmClient.for_home(home)
+    pid = int(client.ping()["pid"])
+    proc = writer(home, 50_000, chunk=10_000, pause=0.1)
+    eventually(lambda: points(home) > 0, what="materializing")
+    pid = daemon_pid(home) or pid
+    os.kill(pid, signal.SIGTERM)
+    eventually(lambda: gone(pid) and not daemon_alive(WarmPaths(home)), what="the daemon gone after SIGTERM")
+    finish(proc)
+    client.sync(None, 120)
+    assert points(home) == 50_000
+
+
+def test_two_homes_side_by_side_have_two_daemons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    homes = [tmp_path / "a", tmp_path / "b"]
+    try:
+        procs = [writer(h, 1000 * (i + 1), name=f"in-{h.name}") for i, h in enumerate(homes)]
+        for proc in procs:
+            finish(proc)
+        pids = []
+        for i, h in enumerate(homes):
+            client = WarmClient.for_home(h)
+            client.sync(None, 120)
+            pids.append(int(client.ping()["pid"]))
+            assert points(h) == 1000 * (i + 1)
+            assert points(h, f"in-{h.name}") == 1000 * (i + 1)  # its own experiment only
+        assert pids[0] != pids[1]
+        monkeypatch.setenv("EXPSTREAM_HOME", str(homes[0]))
+        expstream._backends.clear()
+        assert [e.name for e in expstream.init(PROJECT).get_experiments()] == ["in-a"]
+    finally:
+        expstream._backends.clear()
+        stop_materializers(*homes)
+
+
+_STARTER = textwrap.dedent(
+    """
+    import sys, time
+    from expstream.consumers.warm.client import WarmClient
+    at = float(sys.argv[2])
+    time.sleep(max(0.0, at - time.time()))
+    print(WarmClient.for_home(sys.argv[1]).ping(timeout=120)["pid"], flush=True)
+    """
+)
+
+
+def test_two_processes_starting_it_at_once_start_one(home: Path) -> None:
+    home.mkdir(parents=True)
+    at = time.time() + 2.0  # both ask in the same moment
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _STARTER, str(home), repr(at)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    pids = {finish(p) for p in procs}
+    assert len(pids) == 1
+    (pid,) = pids
+    daemons = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][-1:] == ["materializer"]]
+    mine = [p for p in daemons if _home_of(p) == str(home)]
+    assert [p.pid for p in mine] == [int(pid)]
+
+
+def _home_of(process: psutil.Process) -> str | None:
+    try:
+        return process.environ().get("EXPSTREAM_HOME")
+    except psutil.Error:
+        return None
+
+
+def test_it_exits_when_idle_and_when_its_home_goes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPSTREAM_MATERIALIZER_IDLE", "1")
+    client = WarmClient.for_home(home)
+    pid = int(client.ping()["pid"])
+    eventually(lambda: gone(pid) and not daemon_alive(WarmPaths(home)), what="the idle exit")
+    assert not WarmPaths(home).socket.exists() and not WarmPaths(home).pid.exists()
+
+    monkeypatch.setenv("EXPSTREAM_MATERIALIZER_IDLE", "600")
+    pid = int(client.ping()["pid"])  # started again on demand
+    moved = home.with_name("removed")
+    home.rename(moved)  # as good as removed for the daemon (the path is gone), and no race with its writes
+    eventually(lambda: gone(pid), timeout=60, what="the exit after the home was removed")
+    assert not home.exists()  # it created nothing there again
+    shutil.rmtree(moved)
+
+
+def test_a_stale_socket_is_replaced(home: Path) -> None:
+    client = WarmClient.for_home(home)
+    first = int(client.ping()["pid"])
+    os.kill(first, signal.SIGKILL)
+    eventually(lambda: gone(first) and not daemon_alive(WarmPaths(home)), what="the daemon gone")
+    second = int(client.ping()["pid"])
+    assert second != first
+
+
+def test_user_strings_stay_data_through_the_daemon(home: Path) -> None:
+    client = WarmClient.for_home(home)
+    tables = WarmTables(client)
+    nasty = "x'; DROP TABLE experiments; --\\\n\t"
+    frame = tables.query_df("SELECT {s:String} AS s, length({s:String}) AS n", {"s": nasty})
+    assert frame["s"].tolist() == [nasty] and int(frame["n"].iloc[0]) == len(nasty)
+    assert int(tables.query_df("SELECT count() AS n FROM system.tables WHERE name = 'experiments'")["n"].iloc[0]) == 1
+
+
+def test_a_logging_process_never_loads_the_engine(home: Path, tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import expstream
+        exp = expstream.init("acme/sandbox").create_experiment(name="light", **{QUIET!r})
+        for x in range(1000):
+            exp.log_metric("loss", x, 1.0)
+        exp.sync(timeout=120)
+        print(sorted(m for m in ("chdb", "pandas", "pyarrow") if m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, EXPSTREAM_HOME=str(home)), capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert points(home) == 1000  # sync() made them visible
