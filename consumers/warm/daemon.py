@@ -284,7 +284,11 @@ class _Worker:
             end = {tp: max(end.get(tp, 0), offset) for tp, offset in {**end, **target}.items()}
         if self._covers(end):  # we are the only materializer while we hold the folder: nothing to do
             return
-        applied = self.runner.catch_up(until=end)
+        try:  # after (re)opening, or after a failure, from the tables' progress; else where the last one ended
+            applied = self.runner.catch_up(until=end, resume=not self._done)
+        except BaseException:
+            self._done = {}  # the source may have read past what the tables took: the next one resumes
+            raise
         self._done = dict(self.runner.positions)
         if applied:
             self._last_activity = time.monotonic()
