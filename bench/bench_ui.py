@@ -5,7 +5,8 @@ server; leaderboard of 10,000 experiments x 20 channels ≤ 500 ms server time.
 
 python bench/bench_ui.py [--points 10000000] [--experiments 10000] [--channels 20] [--clickhouse URL]
 
-Rows are inserted straight into the tables (what the consumers would write), so the figures are the reads.
+Rows are inserted straight into the tables (what the consumers would write: the points and their rollups, in
+batches of 100,000 points), so the figures are the reads.
 "Server time" is the request handled in-process through the app (Starlette's test client, store thread and
 JSON included); "query" is the Browser call alone. With --clickhouse (a URL of a fresh database, password
 included) the chart is measured on that server too.
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 from _common import fresh_home
+
+from expstream.consumers.rollup import Rollups
 
 
 def _experiments(tables: Any, project: str, n: int, created: float) -> list[str]:
@@ -65,7 +68,9 @@ def _experiments(tables: Any, project: str, n: int, created: float) -> list[str]
     return ids
 
 
-def _channel(tables: Any, experiment: str, channel: str, points: int, batch: int = 1_000_000) -> None:
+def _channel(
+    tables: Any, experiment: str, channel: str, points: int, batch: int = 100_000, rollups: bool = True
+) -> None:
     tables.insert(
         "channels",
         {"experiment_id": [experiment], "namespace": ["user"], "channel": [channel], "type": ["numeric"],
@@ -83,6 +88,10 @@ def _channel(tables: Any, experiment: str, channel: str, points: int, batch: int
              "generation": np.zeros(len(xs), dtype=np.uint32), "x": xs, "y": ys, "ts": 1.7e9 + xs / 1000,
              "session_id": ["s"] * len(xs)},
         )  # fmt: skip
+        if rollups:  # what the consumer writes beside the points (consumers/rollup.py)
+            summary = Rollups()
+            summary.add(experiment, "user", channel, 0, f"bench-{start}", xs, ys)
+            tables.insert("points_rollup", summary.columns())
 
 
 def _timed(fn: Any, rounds: int) -> list[float]:
@@ -161,6 +170,10 @@ def main() -> None:
             )  # fmt: skip
             took = time.perf_counter() - t
             print(f"inserted {args.experiments:,} experiments x {args.channels} channels in {took:.1f} s")
+            t = time.perf_counter()
+            for table in ("experiments", "states", "parameters", "channels", "points_numeric"):
+                tables.query_df(f"OPTIMIZE TABLE {table} FINAL")  # what the background merges do soon after
+            print(f"merged the parts in {time.perf_counter() - t:.1f} s")
         with TestClient(create_app(opened.browser)) as client:
             print(f"embedded (chdb), {args.points:,}-point channel at 1,000 px:")
             bench_chart_on(opened.browser, "bench/charts", "CHA-1", args.rounds, client)
@@ -176,6 +189,14 @@ def main() -> None:
                 _timed(
                     lambda: opened.browser.leaderboard("bench/board", states=["failed"], sort="channel_metric_03"), 5
                 ),
+            )
+            _report(
+                "  leaderboard sorted by a parameter, text search",
+                _timed(lambda: opened.browser.leaderboard("bench/board", text="run-9", sort="parameter_lr"), 5),
+            )
+            _report(
+                "  leaderboard, last page sorted by running time",
+                _timed(lambda: opened.browser.leaderboard("bench/board", sort="running_time", offset=9950), 5),
             )
             _report(
                 "  leaderboard page, HTTP request",

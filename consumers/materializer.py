@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expstream.consumers import rollup
 from expstream.consumers.blobs import SHA256
 from expstream.exceptions import ArtifactPathError, EventDecodeError
 from expstream.paths import clean_artifact_path, clean_source_path
@@ -87,6 +88,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "artifacts": ("experiment_id", "path", "sha256", "size", "deleted", "ts", "session_id", "seq"),
     "sources": ("experiment_id", "path", "sha256", "size", "mode", "ts"),
     "events": ("experiment_id", "ts", "kind", "session_id", "seq", "event_id", "host", "pid", "summary"),
+    "points_rollup": rollup.COLUMNS,
 }  # fmt: skip
 
 #: columns the table store fills itself at insert (their DEFAULT): never sent by the materializer
@@ -143,6 +145,7 @@ class Materializer:
         #: blob chunks to write to the object store, in order: (sha256, offset, size, data)
         self.chunks: list[tuple[str, int, int, bytes]] = []
         self.events = 0
+        self.rollups = rollup.Rollups()  # points_rollup, built beside points_numeric
 
     def _table(self, name: str) -> dict[str, Any]:
         table = self.tables.get(name)
@@ -164,6 +167,9 @@ class Materializer:
             columns = {c: _column(v) for c, v in table.items()}
             order = _key_order(table) if name in _FLOAT_COLUMNS else None
             out[name] = columns if order is None else {c: _take(v, order) for c, v in columns.items()}
+        rollups = self.rollups.columns()
+        if rollups is not None:
+            out["points_rollup"] = rollups
         return out
 
     def _row(self, table_name: str, /, **values: Any) -> None:
@@ -260,6 +266,8 @@ class Materializer:
                 table["size"].extend(s["sizes"])
             else:
                 table["y"].extend(s["ys"])
+            if kind == "NumericPoints":
+                self.rollups.add(e, s["namespace"], s["channel"], s["generation"], h["event_id"], s["xs"], s["ys"])
         return {"points": dict(counts)}
 
     def _on_NumericPoints(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:

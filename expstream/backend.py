@@ -12,6 +12,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expstream.config import Settings, load_settings
@@ -61,9 +62,11 @@ class StreamBackend(Backend):
         numbering: Numbering,
         open_reader: Callable[[], Reader],
         materializer: Materializer,
+        pending_dir: Path | None = None,
     ) -> None:
+        """``pending_dir``: where batches the transport refused wait for it (None: in memory)."""
         self.settings = settings
-        self.writer = Writer(transport, settings)
+        self.writer = Writer(transport, settings, pending_dir)
         self.numbering = numbering
         self._open_reader = open_reader
         self._materializer = materializer

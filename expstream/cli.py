@@ -59,7 +59,10 @@ def consume(once: bool, lock_timeout: float | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     click.echo("materializing events; Ctrl-C to stop", err=True)
-    runner.run(stop)
+    try:
+        runner.run(stop)
+    finally:  # leave the consumer group now: its partitions move on at once, not after the session timeout
+        runner.source.close()
 
 
 @main.command()

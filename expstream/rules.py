@@ -12,12 +12,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ABORTED_AFTER", "CLOCK_SKEW_TOLERANCE", "derive_aborted", "parameter_text"]
+__all__ = ["ABORTED_AFTER", "ABORTED_SQL", "CLOCK_SKEW_TOLERANCE", "derive_aborted", "parameter_text"]
 
 #: a running experiment whose last heartbeat is older than this many seconds reads as aborted
 ABORTED_AFTER = 60.0
 #: clocks of a writer and a reader may differ by this much without a live run reading as aborted
 CLOCK_SKEW_TOLERANCE = 86400.0
+#: :func:`derive_aborted`'s rule as an SQL condition, for queries that filter or sort by state in the engine:
+#: over columns ``st`` (the stored state), ``heartbeat``, ``received``, ``store_now`` (0 when absent, as a
+#: LEFT JOIN leaves them) and the bound ``{now:Float64}``; tests check that both give the same states
+ABORTED_SQL = (
+    f"(st = 'running' AND heartbeat > 0 AND ((received > 0 AND store_now - received > {ABORTED_AFTER!r}) "
+    f"OR {{now:Float64}} - heartbeat > {ABORTED_AFTER + CLOCK_SKEW_TOLERANCE!r} "
+    f"OR (received <= 0 AND {{now:Float64}} - heartbeat > {ABORTED_AFTER!r})))"
+)
 
 
 def parameter_text(value: Any) -> tuple[str, str]:

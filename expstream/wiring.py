@@ -188,6 +188,7 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
 
         return {
             "transport": KafkaTransport(settings, _home(settings) / "spool"),
+            "pending_dir": _home(settings) / "pending" / "kafka",
             "numbering": KafkaNumbering(settings),
             "open_reader": reader,
             "materializer": wait_for_consumers,
@@ -202,6 +203,7 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
     log = _local_log(settings)
     return {
         "transport": LocalLogTransport(log),
+        "pending_dir": _home(settings) / "pending" / "log",
         "numbering": LocalFileNumbering(_home(settings) / "projects", numbers_in_log(log)),
         "open_reader": reader,
         "materializer": materialize,

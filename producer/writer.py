@@ -5,11 +5,13 @@ every ``flush_interval`` seconds. When a buffer is full the logging thread drain
 (backpressure), so memory stays bounded and nothing is dropped.
 
 When the store refuses writes (disk full, quota, permissions, I/O errors) the batches that could
-not be written wait in memory, in order, and are retried on every cycle; ``flush`` (``wait()`` and
-``sync()``) raises :class:`~expstream.exceptions.DurabilityError` meanwhile instead of claiming
-durability. Past :data:`FAILED_BYTES_LIMIT` of them the flusher stops taking points from the
-buffers, so a full buffer makes ``log_*`` wait for the store, as a full spool does: memory stays
-bounded and nothing is dropped while the process lives.
+not be written wait on disk, in order (:mod:`expstream.producer.pending`), and are retried on every
+cycle; ``flush`` (``wait()`` and ``sync()``) raises :class:`~expstream.exceptions.DurabilityError`
+meanwhile instead of claiming durability. What waits on disk outlives the process: the next writer of
+the same home sends it first. Only when the disk refuses those files too do batches wait in memory;
+past :data:`FAILED_BYTES_LIMIT` of those the flusher stops taking points from the buffers, so a full
+buffer makes ``log_*`` wait for the store, as a full spool does: memory stays bounded and nothing is
+dropped while the process lives.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import socket
 import threading
 import time
 import weakref
+from pathlib import Path
 
 from expstream.backoff import Backoff
 from expstream.config import Settings
 from expstream.eventlog.records import BLOBS, Watermark
 from expstream.exceptions import DurabilityError
 from expstream.producer import undeliverable
+from expstream.producer.pending import PendingBatches
 from expstream.producer.stream import ExperimentStream, Origin
 from expstream.producer.transports.base import Transport
 from expstream.weakhooks import call_if_alive
@@ -37,7 +41,7 @@ log = logging.getLogger("expstream")
 
 #: seconds between heartbeats of a running experiment
 HEARTBEAT_INTERVAL = 5.0
-#: bytes of unwritten batches kept in memory before logging waits for the store
+#: bytes of unwritten batches kept in memory (the disk refused them too) before logging waits for the store
 FAILED_BYTES_LIMIT = 64 << 20
 #: longest pause between two attempts of a logging thread waiting for the store
 _MAX_BACKOFF = 2.0
@@ -46,7 +50,9 @@ _MAX_BACKOFF = 2.0
 class Writer:
     """Owns the transport and the flusher thread of one process."""
 
-    def __init__(self, transport: Transport, settings: Settings) -> None:
+    def __init__(self, transport: Transport, settings: Settings, pending_dir: Path | None = None) -> None:
+        """``pending_dir``: where refused batches wait (``None``: in memory, for a transport that has
+        no disk of its own); batches that ended writers left there are sent before anything else."""
         self.transport = transport
         self.settings = settings
         self.origin = Origin(socket.gethostname(), os.getpid())
@@ -54,8 +60,8 @@ class Writer:
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
-        self._failed: list[tuple[str, str, list[bytes]]] = []
-        self._failed_bytes = 0
+        self._pending = PendingBatches(pending_dir)
+        self._pending.adopt_ended()
         self._failure: BaseException | None = None
         self._detached: set[ExperimentStream] = set()
         self._thread: threading.Thread | None = None
@@ -92,7 +98,7 @@ class Writer:
             return
         with self._send_lock:
             self._send(BLOBS, stream.experiment_id, messages)
-        if self._failed_bytes > FAILED_BYTES_LIMIT:
+        if self._pending.memory_bytes > FAILED_BYTES_LIMIT:
             self._relieve()  # an upload is synchronous: it waits for the store rather than fill memory
 
     def _after_fork(self) -> None:
@@ -103,8 +109,7 @@ class Writer:
             stream.abandon()
         self._streams = []
         self._detached = set()
-        self._failed = []
-        self._failed_bytes = 0
+        self._pending.forget_after_fork()
         self._thread = None
 
     def drain(self) -> None:
@@ -116,7 +121,7 @@ class Writer:
             return
         with self._send_lock:
             self._retry_failed()
-            if self._failed_bytes > FAILED_BYTES_LIMIT:
+            if self._pending.memory_bytes > FAILED_BYTES_LIMIT:
                 return
             for stream in list(self._streams):
                 for topic, messages in stream.drain():
@@ -130,19 +135,24 @@ class Writer:
 
         Raises :class:`DurabilityError` while batches of this process could not be written."""
         self.drain()
-        if self._failed:
+        if self._pending:
             self.drain()
-        if self._failed:
+        if self._pending:
             raise DurabilityError(
-                f"{self.pending_failed()} events ({self._failed_bytes} bytes) of this process are not "
-                f"durable: {self._failure}. They are kept in memory, in order, and written as soon as the store "
-                "takes them again (while this process lives)"
+                f"{self.pending_failed()} events ({self._pending.bytes} bytes) are not durable in the store: "
+                f"{self._failure}. They are kept {self._pending.where}, in order, and written as soon as the store "
+                f"takes them again ({self._who_writes_them()})"
             )
         return self.transport.flush(timeout)
 
     def pending_failed(self) -> int:
         """Events (Avro messages) that could not be written yet."""
-        return sum(len(messages) for _, _, messages in self._failed)
+        return self._pending.events
+
+    def _who_writes_them(self) -> str:
+        if self._pending.memory_bytes:
+            return "while this process lives"
+        return "by this process, or by the next one of this EXPSTREAM_HOME if this one ends first"
 
     def close(self) -> None:
         if self._closed:
@@ -153,17 +163,27 @@ class Writer:
             self._thread.join(timeout=5)
         try:
             self.drain()  # everything into the transport; its close() bounds the wait for the network
-            if self._failed:
+            if self._pending:
                 self.drain()  # a last go for what the store refused, and the points behind it
-            if self._failed or any(stream.has_data() for stream in self._streams):
+            if self._pending.memory_bytes or any(stream.has_data() for stream in self._streams):
                 log.error(
                     "expstream: the store still refuses writes at exit (%s): %d events (%d bytes) "
                     "and the points buffered behind them are lost",
                     self._failure,
                     self.pending_failed(),
-                    self._failed_bytes,
+                    self._pending.memory_bytes,
+                )
+            elif self._pending:
+                log.error(
+                    "expstream: the store still refuses writes at exit (%s): %d events (%d bytes) wait %s; "
+                    "the next expstream process of this EXPSTREAM_HOME writes them first",
+                    self._failure,
+                    self.pending_failed(),
+                    self._pending.bytes,
+                    self._pending.where,
                 )
         finally:
+            self._pending.close()
             self.transport.close()
 
     # --- internals -------------------------------------------------------------------------
@@ -178,44 +198,45 @@ class Writer:
             messages = [m for m in messages if len(m) <= limit]
             if not messages:
                 return
-        if self._failed:  # behind earlier batches that are still waiting: keep each key in order
-            self._keep(topic, key, messages)
+        if self._pending:  # behind earlier batches that are still waiting: keep each key in order
+            self._pending.put(topic, key, messages)
             return
         try:
             self.transport.send(topic, key, messages)
         except Exception as exc:  # keep the batch; it is retried on the next cycle
-            log.error("expstream could not write events (will retry, nothing is dropped): %s", exc)
             self._failure = exc
-            self._keep(topic, key, messages)
-
-    def _keep(self, topic: str, key: str, messages: list[bytes]) -> None:
-        self._failed.append((topic, key, messages))
-        self._failed_bytes += sum(map(len, messages))
+            self._pending.put(topic, key, messages)
+            log.error(
+                "expstream could not write events (will retry, nothing is dropped; they wait %s): %s",
+                self._pending.where,
+                exc,
+            )
 
     def _retry_failed(self) -> None:
         """Resend the waiting batches in order; stop at the first the store still refuses."""
-        while self._failed:
-            topic, key, messages = self._failed[0]
+        had = bool(self._pending)
+        while (first := self._pending.first()) is not None:
+            batch, messages = first
             try:
-                self.transport.send(topic, key, messages)
+                self.transport.send(batch.topic, batch.key, messages)
             except Exception as exc:
                 self._failure = exc
                 return
-            self._failed.pop(0)
-            self._failed_bytes -= sum(map(len, messages))
-            if not self._failed:
-                log.warning("expstream: the store takes writes again; the events that waited are written")
+            self._pending.pop()
+        if had:
+            log.warning("expstream: the store takes writes again; the events that waited are written")
 
     def _relieve(self) -> None:
         """Backpressure of a full buffer: drain it; while the store refuses writes, wait for it."""
         self.drain()
         backoff = Backoff(0.05, _MAX_BACKOFF)
         warned = False
-        while self._failed_bytes > FAILED_BYTES_LIMIT and not self._closed:
+        while self._pending.memory_bytes > FAILED_BYTES_LIMIT and not self._closed:
             if not warned:
                 log.warning(
-                    "expstream: %d bytes of events wait for the store (%s): logging waits until it takes them",
-                    self._failed_bytes,
+                    "expstream: %d bytes of events wait in memory for the store and the disk (%s): "
+                    "logging waits until one takes them",
+                    self._pending.memory_bytes,
                     self._failure,
                 )
                 warned = True

@@ -9,7 +9,6 @@ the table store only for its own queries, so that on the embedded default other 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +23,13 @@ from expstream.exceptions import (
     InvalidChannelValue,
     ProjectNotFound,
 )
-from expstream.query import charts
+from expstream.query import charts, leaderboard
 from expstream.query.reader import Reader
 
 __all__ = ["MAX_TEXT_CHARS", "Browser", "Chart", "Series"]
 
 #: characters of one text-log line sent to a page (the rest is cut, and the full length said)
 MAX_TEXT_CHARS = 10_000
-_STATE_COLUMNS = ("id", "name", "state", "owner", "created", "running_time", "tags")
 
 
 @dataclass(frozen=True)
@@ -97,11 +95,6 @@ class Browser:
             for p, n, t in zip(df["project"], df["experiments"], df["latest"], strict=True)
         ]
 
-    def _check_project(self, project: str) -> None:
-        df = self._q("SELECT count() AS n FROM experiments WHERE project = {p:String}", p=project)
-        if df.empty or int(df["n"].iloc[0]) == 0:
-            raise ProjectNotFound(project)
-
     # --- the leaderboard ---------------------------------------------------------------------
 
     def leaderboard(
@@ -117,67 +110,30 @@ class Browser:
         offset: int = 0,
         limit: int = 50,
     ) -> dict[str, Any]:
-        """One page of the project's experiments with their columns, filtered and sorted.
-
-        Filters by state, owner and tag run in the engine (``Reader.leaderboard``); the text search,
-        the sort and the page cut are vectorized over that frame."""
-        now = time.time()
+        """One page of the project's experiments with their columns, filtered and sorted in the engine
+        (:func:`expstream.query.leaderboard.page`: the work does not grow with the project's points)."""
         with self.tables.hold():
-            self._check_project(project)
-            board = self.reader.leaderboard(project, states=states, owners=owners, tags=tags, now=now)
-            rows = self.reader.project_experiments(project)
-            all_owners = self.reader.owners(project)
-        total_unfiltered = len(rows)
-        if board.empty:
-            return {
-                "rows": [],
-                "columns": list(_STATE_COLUMNS),
-                "total": 0,
-                "all": total_unfiltered,
-                "owners": all_owners,
-            }
-        state_of = dict(zip(rows["short_id"].astype(str), rows["state"].astype(str), strict=True))
-        number_of = dict(zip(rows["short_id"].astype(str), rows["number"].astype("int64"), strict=True))
-        board.insert(2, "state", board["id"].map(state_of).fillna("running"))
-        if text:
-            haystack = (
-                board["id"]
-                + "\n"
-                + board["name"]
-                + "\n"
-                + board["owner"]
-                + "\n"
-                + board["notes"]
-                + "\n"
-                + board["tags"].map(" ".join)
+            found = leaderboard.page(
+                self.tables,
+                project,
+                now=time.time(),
+                states=states,
+                owners=owners,
+                tags=tags,
+                text=text,
+                sort=sort,
+                descending=descending,
+                offset=offset,
+                limit=limit,
             )
-            board = board[haystack.str.contains(text, case=False, regex=False)]
-        if sort not in board.columns:
-            sort = "id"
-        if sort == "id":
-            key = board["id"].map(number_of)
-        elif sort.startswith(("channel_", "parameter_", "property_")):
-            numbers = pd.to_numeric(board[sort], errors="coerce")
-            key = numbers if numbers.notna().sum() >= board[sort].notna().sum() else board[sort]
-        elif sort == "tags":
-            key = board["tags"].map(" ".join)
-        else:
-            key = board[sort]
-        order = key.sort_values(ascending=not descending, na_position="last", kind="stable").index
-        board = board.loc[order]
-        total = len(board)
-        page = board.iloc[max(0, offset) : max(0, offset) + max(1, limit)]
-        columns = [c for c in ("id", "name", "state", "owner", "created", "running_time", "tags") if c in page]
-        extra = [c for c in page.columns if c.startswith(("parameter_", "property_", "channel_"))]
-        out_rows = []
-        for record in page[columns + extra].to_dict("records"):
-            record["created"] = record["created"].timestamp()
-            out_rows.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()})
+            if found.all == 0:
+                raise ProjectNotFound(project)
+            all_owners = self.reader.owners(project)
         return {
-            "rows": out_rows,
-            "columns": columns + extra,
-            "total": total,
-            "all": total_unfiltered,
+            "rows": found.rows,
+            "columns": found.columns,
+            "total": found.total,
+            "all": found.all,
             "owners": all_owners,
         }
 
@@ -343,17 +299,26 @@ class Browser:
                 if lo is None or hi is None or hi < lo:
                     series.append(Series(short_id, channel, [], [], 0, 0))
                     continue
-                df = charts.envelope(
-                    self.tables,
-                    internal,
-                    namespace,
-                    channel,
-                    generation,
-                    x_from=lo + origin,
-                    x_to=hi + origin,
-                    width=width,
-                    axis=engine_axis,
+                df = None
+                rolled = engine_axis == "step" and (
+                    charts.rolled_x_range(self.tables, internal, namespace, channel, generation) is not None
                 )
+                if rolled:  # the rollups are by x: a whole range reads a few thousand rows
+                    df = charts.rolled_envelope(
+                        self.tables, internal, namespace, channel, generation, x_from=lo, x_to=hi, width=width
+                    )
+                if df is None:
+                    df = charts.envelope(
+                        self.tables,
+                        internal,
+                        namespace,
+                        channel,
+                        generation,
+                        x_from=lo + origin,
+                        x_to=hi + origin,
+                        width=width,
+                        axis=engine_axis,
+                    )
                 xs, ys = _polyline(df)
                 points = int(df["count"].sum()) if not df.empty else 0
                 series.append(Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df)))
@@ -362,6 +327,9 @@ class Browser:
     def _x_range(self, internal: str, namespace: str, channel: str, generation: int) -> list[float]:
         """The channel's smallest and largest x; after the first full pass only points outside the range
         seen are read (x is in the table's key, so that reads a few granules, not the channel)."""
+        rolled = charts.rolled_x_range(self.tables, internal, namespace, channel, generation)
+        if rolled is not None:
+            return list(rolled)
         key = (internal, namespace, channel, generation)
         seen = self._x_ranges.get(key)
         if seen is None:

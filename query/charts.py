@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from expstream.consumers.sinks.base import TableStore
+from expstream.consumers.sinks.layout import ROLLUP_LEVELS, rollup_width
 from expstream.exceptions import InvalidChannelValue
 
-__all__ = ["AXES", "MAX_WIDTH", "ChannelSpan", "envelope", "span"]
+__all__ = ["AXES", "MAX_WIDTH", "ChannelSpan", "envelope", "rolled_envelope", "rolled_x_range", "span"]
 
 #: what a chart's x can be: the logged x (step), or the point's timestamp (absolute or relative time)
 AXES = {"step": "x", "time": "ts"}
@@ -68,13 +70,16 @@ def envelope(
     x_to: float,
     width: int,
     axis: str = "step",
+    final: bool = False,
+    open_end: bool = False,
 ) -> pd.DataFrame:
     """Per bucket of ``[x_from, x_to]`` cut into ``width``: count, first/last/min/max y and their x.
 
     Columns: ``bucket, count, y_first, y_last, y_min, y_max, x_first, x_last, x_at_min, x_at_max``,
     ordered by bucket; empty buckets are absent. ``axis`` is a key of :data:`AXES`; for ``time`` every
     x (range and answer) is a Unix timestamp. Replayed twins of a point (before merges) count twice
-    and change no value.
+    and change no value, unless ``final`` (the twins collapsed first: for a narrow range only).
+    ``open_end``: the range is ``[x_from, x_to)``.
     """
     column = AXES.get(axis)
     if column is None:
@@ -91,7 +96,8 @@ def envelope(
         f"argMin(y, {column}) AS y_first, argMax(y, {column}) AS y_last, min(y) AS y_min, max(y) AS y_max, "
         f"min({column}) AS x_first, max({column}) AS x_last, argMin({column}, y) AS x_at_min, "
         f"argMax({column}, y) AS x_at_max "
-        f"FROM points_numeric WHERE {_WHERE} AND {column} >= {{lo:Float64}} AND {column} <= {{hi:Float64}} "
+        f"FROM points_numeric{' FINAL' if final else ''} WHERE {_WHERE} "
+        f"AND {column} >= {{lo:Float64}} AND {column} {'<' if open_end else '<='} {{hi:Float64}} "
         "GROUP BY bucket ORDER BY bucket"
     )
     return tables.query_df(
@@ -107,3 +113,90 @@ def envelope(
             "k": float(scale),
         },
     )
+
+
+# one row per (bucket, event) first: a batch delivered twice wrote the same rows twice (before merges)
+_ROLLED = (
+    "SELECT floor((bucket - {b0:Float64}) / {k:Float64}) AS column, sum(n) AS count, "
+    "argMin(yf, xf) AS y_first, argMax(yl, xl) AS y_last, min(lo) AS y_min, max(hi) AS y_max, "
+    "min(xf) AS x_first, max(xl) AS x_last, argMin(xlo, (lo, xlo)) AS x_at_min, argMin(xhi, (-hi, xhi)) AS x_at_max "
+    "FROM (SELECT bucket, any(count) AS n, any(x_first) AS xf, any(y_first) AS yf, any(x_last) AS xl, "
+    "any(y_last) AS yl, any(y_min) AS lo, any(x_at_min) AS xlo, any(y_max) AS hi, any(x_at_max) AS xhi "
+    f"FROM points_rollup WHERE {_WHERE} AND level = {{level:UInt8}} "
+    "AND bucket >= {b0:Float64} AND bucket < {b1:Float64} GROUP BY bucket, event_id) "
+    "GROUP BY column ORDER BY column"
+)
+
+
+def rolled_x_range(
+    tables: TableStore, experiment_id: str, namespace: str, channel: str, generation: int
+) -> tuple[float, float] | None:
+    """The channel's smallest and largest x from its coarsest rollup level (a few rows), or None when
+    the rollups do not cover the channel (points stored before the rollups existed: ``expstream replay``
+    adds them); then charts read the points."""
+    df = tables.query_df(
+        f"SELECT count() AS n, min(x_first) AS lo, max(x_last) AS hi FROM points_rollup WHERE {_WHERE} "
+        "AND level = {level:UInt8}",
+        {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation), "level": ROLLUP_LEVELS - 1},
+    )
+    if df.empty or int(df["n"].iloc[0]) == 0:
+        return None
+    lo, hi = float(df["lo"].iloc[0]), float(df["hi"].iloc[0])
+    # points below the rollups' first x were stored before the rollups existed (x is in the key: a few granules)
+    older = tables.query_df(
+        f"SELECT count() AS n FROM points_numeric WHERE {_WHERE} AND x < {{lo:Float64}}",
+        {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation), "lo": lo},
+    )
+    if not older.empty and int(older["n"].iloc[0]) > 0:
+        return None
+    return lo, hi
+
+
+def rolled_envelope(
+    tables: TableStore,
+    experiment_id: str,
+    namespace: str,
+    channel: str,
+    generation: int,
+    *,
+    x_from: float,
+    x_to: float,
+    width: int,
+) -> pd.DataFrame | None:
+    """The envelope of a step-axis range from ``points_rollup``, or None when no level fits (zoomed in
+    to fewer than 16 x-units per pixel: then :func:`envelope` over the points is as cheap).
+
+    The level is the coarsest whose buckets are at most a pixel column wide; each answered bucket is
+    ``k`` whole level buckets (between ``width`` and ``2 * width`` buckets in all), so its first, last,
+    smallest and largest point are exactly those of the points in it. The partial level buckets at the
+    two ends of the range come from the points themselves. Same columns as :func:`envelope`."""
+    if not (math.isfinite(x_from) and math.isfinite(x_to)) or x_to <= x_from or not (1 <= width <= MAX_WIDTH):
+        return None
+    per_pixel = (x_to - x_from) / width
+    for level in reversed(range(ROLLUP_LEVELS)):
+        w = rollup_width(level)
+        b0, b1 = math.ceil(x_from / w), math.floor(x_to / w)
+        if w <= per_pixel and b1 > b0:
+            break
+    else:
+        return None
+    key = {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation)}
+    middle = tables.query_df(
+        _ROLLED, {**key, "level": level, "b0": float(b0), "b1": float(b1), "k": float(max(1, int(per_pixel // w)))}
+    )
+    middle = middle.rename(columns={"column": "bucket"})
+    parts = []
+    left_end, right_start = b0 * w, b1 * w
+    if x_from < left_end:
+        parts.append(envelope(tables, experiment_id, namespace, channel, generation,
+                              x_from=x_from, x_to=left_end, width=1, final=True, open_end=True))  # fmt: skip
+    parts.append(middle)
+    if right_start <= x_to:
+        parts.append(envelope(tables, experiment_id, namespace, channel, generation,
+                              x_from=right_start, x_to=x_to, width=1, final=True))  # fmt: skip
+    found = [p for p in parts if not p.empty]
+    if not found:
+        return middle
+    out = pd.concat(found, ignore_index=True)
+    out["bucket"] = np.arange(len(out))
+    return out

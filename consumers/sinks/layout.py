@@ -9,7 +9,17 @@ from __future__ import annotations
 from expstream.consumers.sinks.base import TableStore
 from expstream.eventlog.records import Watermark
 
-__all__ = ["blob_key", "part_prefix", "read_progress"]
+__all__ = ["ROLLUP_LEVELS", "blob_key", "part_prefix", "read_progress", "rollup_width"]
+
+#: levels of ``points_rollup`` (deploy/clickhouse/12_points_rollup.sql); level L has buckets of width 16^(L + 1):
+#: 16 ... 16^8 (about 4 * 10^9) units of x. Steps of 16, not 2: a chart reads at most 16 rows per pixel column,
+#: and a small batch of points writes one row per level
+ROLLUP_LEVELS = 8
+
+
+def rollup_width(level: int) -> float:
+    """The bucket width of a ``points_rollup`` level: bucket = floor(x / width)."""
+    return float(16 ** (level + 1))
 
 
 def blob_key(sha256: str) -> str:

@@ -17,6 +17,7 @@ beside it (whose installers and process helpers it reuses); never imports expstr
     python deploy/services/cluster.py kill kafka-2                      # SIGKILL one node (a fault)
     python deploy/services/cluster.py start                             # ... and back, same ports and data
     python deploy/services/cluster.py stop [--keep-data] [NODE ...]
+    python deploy/services/cluster.py compose-config                    # deploy/compose/cluster/*.xml
 
 The same operations are importable: install(), start(), stop(), kill(), load_state(), node_names().
 Every process is small (Kafka -Xmx256m, ZooKeeper -Xmx128m): the cluster shares a 2-core machine.
@@ -54,7 +55,9 @@ READY_TIMEOUT = float(os.environ.get("EXPSTREAM_CLUSTER_READY_TIMEOUT", 120))
 
 __all__ = [
     "CLUSTER",
+    "COMPOSE_ADDRESSES",
     "ServiceError",
+    "cluster_xml",
     "install",
     "kafka_leaders",
     "kill",
@@ -62,6 +65,7 @@ __all__ = [
     "node_names",
     "start",
     "stop",
+    "write_compose_config",
 ]
 
 
@@ -352,29 +356,57 @@ def kafka_leaders(state: dict[str, Any], topic: str) -> dict[int, str]:
 # ---------------------------------------------------------------------------------------------- clickhouse
 
 
-def _cluster_xml(node: dict[str, Any], name: str, state: dict[str, Any]) -> str:
-    nodes = state["nodes"]
+#: (host, port) of ZooKeeper and of each ClickHouse server inside docker-compose.yml's cluster profile
+COMPOSE_ADDRESSES = {"zookeeper": ("zookeeper", 2181)} | {name: (name, 9000) for name, _ in CLICKHOUSE_NODES}
+#: where docker-compose.yml's cluster profile finds each server's override (written by `cluster.py compose-config`)
+COMPOSE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "compose" / "cluster"
+
+
+def cluster_xml(name: str, shard: int, addresses: dict[str, tuple[str, int]]) -> str:
+    """The ``config.d`` override that makes ClickHouse server `name` a replica of `shard` of the cluster.
+
+    `addresses`: (host, port) of ``zookeeper`` and of every ClickHouse node. One function for both layouts, the
+    loopback cluster started here and docker-compose.yml's cluster profile, so that they cannot drift apart."""
     shards = ""
-    for shard in sorted({s for _, s in CLICKHOUSE_NODES}):
+    for number in sorted({s for _, s in CLICKHOUSE_NODES}):
         replicas = "".join(
-            f"<replica><host>127.0.0.1</host><port>{nodes[n]['port']}</port></replica>"
+            f"<replica><host>{addresses[n][0]}</host><port>{addresses[n][1]}</port></replica>"
             for n, s in CLICKHOUSE_NODES
-            if s == shard
+            if s == number
         )
         shards += f"<shard><internal_replication>true</internal_replication>{replicas}</shard>"
+    zk_host, zk_port = addresses["zookeeper"]
     return f"""<?xml version="1.0"?>
 <yandex>
   <remote_servers><{CLUSTER}>{shards}</{CLUSTER}></remote_servers>
   <zookeeper>
-    <node><host>127.0.0.1</host><port>{nodes["zookeeper"]["port"]}</port></node>
+    <node><host>{zk_host}</host><port>{zk_port}</port></node>
     <session_timeout_ms>10000</session_timeout_ms><operation_timeout_ms>5000</operation_timeout_ms>
   </zookeeper>
-  <macros><shard>{node["shard"]:02d}</shard><replica>{name}</replica></macros>
+  <macros><shard>{shard:02d}</shard><replica>{name}</replica></macros>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
   <mark_cache_size>67108864</mark_cache_size>
   <uncompressed_cache_size>67108864</uncompressed_cache_size>
 </yandex>
 """
+
+
+def _cluster_xml(node: dict[str, Any], name: str, state: dict[str, Any]) -> str:
+    nodes = state["nodes"]
+    addresses = {n: ("127.0.0.1", int(nodes[n]["port"])) for n in ("zookeeper", *(c for c, _ in CLICKHOUSE_NODES))}
+    return cluster_xml(name, node["shard"], addresses)
+
+
+def write_compose_config(folder: Path = COMPOSE_CONFIG_DIR) -> list[Path]:
+    """The overrides of docker-compose.yml's ClickHouse servers, ``<folder>/<node>.xml`` (checked in; a test
+    compares them with cluster_xml())."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, shard in CLICKHOUSE_NODES:
+        path = folder / f"{name}.xml"
+        path.write_text(cluster_xml(name, shard, COMPOSE_ADDRESSES))
+        written.append(path)
+    return written
 
 
 def _clickhouse_prepare(node: dict[str, Any], state: dict[str, Any], name: str) -> list[str]:
@@ -540,7 +572,7 @@ def stop(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["install", "start", "stop", "kill", "env", "status"])
+    parser.add_argument("command", choices=["install", "start", "stop", "kill", "env", "status", "compose-config"])
     parser.add_argument("nodes", nargs="*", help=f"stop/kill: any of {', '.join(node_names())} (default: all)")
     parser.add_argument("--state", help="state file (default: $EXPSTREAM_CACHE/cluster.json)")
     parser.add_argument("--keep-data", action="store_true", help="stop: keep ports and data dirs for a start")
@@ -556,6 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop(args.nodes, args.state, keep_data=args.keep_data)
         elif args.command == "kill":
             kill(args.nodes, args.state)
+        elif args.command == "compose-config":
+            for path in write_compose_config():
+                print(path)
         else:
             nodes = load_state(args.state)["nodes"]
             for name in (n for n in node_names() if n in nodes):

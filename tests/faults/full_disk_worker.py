@@ -1,12 +1,14 @@
-"""A training process whose store fills up: run as ``python full_disk_worker.py <points> <report>``.
+"""A training process whose store fills up: ``python full_disk_worker.py <points> <report> [recover|die]``.
 
 The disk is made "full" for this process with ``RLIMIT_FSIZE`` (writes past the limit fail with EFBIG,
 as they fail with ENOSPC on a full filesystem; SIGXFSZ is ignored so the write returns the error),
 which needs no privileges and touches no other process. Steps, each reported as a JSON line:
 
-1. create an experiment and make it durable (space still there);
+1. create an experiment, log a warm-up channel and make it durable (space still there);
 2. take the space away, log ``points`` points, call ``wait()``: it must raise, not claim durability;
-3. give the space back, call ``wait()`` again: now durable; then wait for the parent's SIGKILL.
+3. ``recover`` (the default): give the space back, call ``wait()`` again: now durable; then wait for
+   the parent's SIGKILL. ``die``: say so and wait for the SIGKILL with the disk still full, so what was
+   refused is left for the next process of the home.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import expstream
 
 
-def main(points: int, report: Path) -> None:
+def main(points: int, report: Path, mode: str) -> None:
     def say(**fields: object) -> None:
         with report.open("a") as out:
             out.write(json.dumps(fields) + "\n")
@@ -36,6 +38,8 @@ def main(points: int, report: Path) -> None:
         run_monitoring_thread=False,
         handle_uncaught_exceptions=False,
     )
+    for x in range(5_000):  # the log's files grow past the size of one batch of the points below
+        exp.log_metric("warmup", x, 0.0)
     exp.wait()
     say(step="created", id=exp.id)
 
@@ -51,6 +55,9 @@ def main(points: int, report: Path) -> None:
         say(step="full", raised=None)
     except Exception as exc:
         say(step="full", raised=type(exc).__name__, message=str(exc))
+    if mode == "die":
+        say(step="dying")
+        time.sleep(600)  # the parent kills this process now, with the disk still full
 
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is back
     exp.wait(timeout=60)
@@ -59,4 +66,4 @@ def main(points: int, report: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), Path(sys.argv[2]))
+    main(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "recover")
