@@ -173,6 +173,7 @@ class _Worker:
         self._done: Watermark = {}  # how far the tables are known to hold the log
         self._last_activity = time.monotonic()
         self._home_id = _identity(home)
+        self._last_tail = 0.0
 
     def home_gone(self) -> bool:
         """Whether the home was removed (or replaced by another folder of that name) since the start."""
@@ -261,7 +262,8 @@ class _Worker:
                         future.set_result(fn())
                     except BaseException as exc:
                         future.set_exception(exc)
-            else:
+            if time.monotonic() - self._last_tail >= self.poll:  # also between requests: a busy reader never
+                self._last_tail = time.monotonic()  # starves the tailing
                 self._tail()
             if time.monotonic() - self._last_activity > self.idle:
                 log.info("idle for %g s: exiting", self.idle)
