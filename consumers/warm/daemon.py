@@ -173,6 +173,7 @@ class _Worker:
         self._done: Watermark = {}  # how far the tables are known to hold the log
         self._last_activity = time.monotonic()
         self._home_id = _identity(home)
+        self._last_tail = 0.0
 
     def home_gone(self) -> bool:
         """Whether the home was removed (or replaced by another folder of that name) since the start."""
@@ -261,7 +262,8 @@ class _Worker:
                         future.set_result(fn())
                     except BaseException as exc:
                         future.set_exception(exc)
-            else:
+            if time.monotonic() - self._last_tail >= self.poll:  # also between requests: a busy reader never
+                self._last_tail = time.monotonic()  # starves the tailing
                 self._tail()
             if time.monotonic() - self._last_activity > self.idle:
                 log.info("idle for %g s: exiting", self.idle)
@@ -284,7 +286,11 @@ class _Worker:
             end = {tp: max(end.get(tp, 0), offset) for tp, offset in {**end, **target}.items()}
         if self._covers(end):  # we are the only materializer while we hold the folder: nothing to do
             return
-        applied = self.runner.catch_up(until=end)
+        try:  # after (re)opening, or after a failure, from the tables' progress; else where the last one ended
+            applied = self.runner.catch_up(until=end, resume=not self._done)
+        except BaseException:
+            self._done = {}  # the source may have read past what the tables took: the next one resumes
+            raise
         self._done = dict(self.runner.positions)
         if applied:
             self._last_activity = time.monotonic()

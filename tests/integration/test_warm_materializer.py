@@ -191,7 +191,7 @@ def test_two_processes_starting_it_at_once_start_one(home: Path) -> None:
     pids = {finish(p) for p in procs}
     assert len(pids) == 1
     (pid,) = pids
-    daemons = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][-1:] == ["materializer"]]
+    daemons = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-1:] == ["materializer"]]
     mine = [p for p in daemons if _home_of(p) == str(home)]
     assert [p.pid for p in mine] == [int(pid)]
 
