@@ -19,7 +19,7 @@ from pathlib import Path
 
 from expstream.exceptions import LockTimeout
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT", "default_lock_timeout", "flock", "locked", "open_lock_file", "unlock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "default_lock_timeout", "flock", "locked", "open_lock_file", "try_flock", "unlock"]
 
 #: seconds a lock is waited for when the caller gives no timeout and EXPSTREAM_LOCK_TIMEOUT is unset
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -65,6 +65,17 @@ def flock(fd: int, path: Path | str, *, shared: bool = False, timeout: float | N
             return
         except BlockingIOError:
             continue
+
+
+def try_flock(fd: int, *, shared: bool = False) -> bool:
+    """Take the lock on ``fd`` if it is free now; False (nothing taken) when another holder has it.
+
+    For owner checks ("does a living process hold this?") and for work any one process may do."""
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def unlock(fd: int) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expstream.localfiles import write_atomically
-from expstream.locking import open_lock_file
+from expstream.locking import open_lock_file, try_flock
 
 __all__ = ["Batch", "PendingBatches"]
 
@@ -107,7 +107,7 @@ class PendingBatches:
                 fd = open_lock_file(folder / "lock")
             except OSError:
                 continue
-            if not _try_lock(fd):  # its writer lives: the batches are its own
+            if not try_flock(fd):  # its writer lives: the batches are its own
                 os.close(fd)
                 continue
             batches = sorted(folder.glob("*.batch"))
@@ -158,11 +158,8 @@ class PendingBatches:
 
     def close(self) -> None:
         """Release the folders; what still waits stays on disk for the next writer of this home."""
-        for folder, (fd, _) in list(self._adopted.items()):
-            if any(folder.glob("*.batch")):
-                os.close(fd)
-            else:
-                _remove_folder(folder, fd)
+        for fd, _ in self._adopted.values():  # each still has queued batches: emptied ones went at once
+            os.close(fd)
         self._adopted.clear()
         if self._folder is not None and self._lock_fd is not None:
             if any(self._folder.glob("*.batch")):
@@ -220,7 +217,7 @@ class PendingBatches:
             folder = self.root / name
             folder.mkdir(parents=True, exist_ok=True)
             fd = open_lock_file(folder / "lock")
-            if not _try_lock(fd):  # a fresh, unique name: nobody else can hold it
+            if not try_flock(fd):  # a fresh, unique name: nobody else can hold it
                 os.close(fd)
                 raise OSError(f"cannot lock {folder / 'lock'}")
             self._folder, self._lock_fd = folder, fd
@@ -238,16 +235,6 @@ class PendingBatches:
         if left <= 0:
             del self._adopted[folder]
             _remove_folder(folder, fd)
-
-
-def _try_lock(fd: int) -> bool:
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _remove_folder(folder: Path, fd: int) -> None:

@@ -12,7 +12,6 @@ reopens the session (~50 ms, the folder lock stays held): the materializer share
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import threading
@@ -28,7 +27,7 @@ from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, ddl_sta
 from expstream.consumers.sinks.params import format_param
 from expstream.consumers.sinks.readonly import check_read_only
 from expstream.exceptions import LockTimeout, SinkDataError, StorageError
-from expstream.locking import default_lock_timeout, flock, open_lock_file
+from expstream.locking import default_lock_timeout, flock, open_lock_file, try_flock
 
 __all__ = ["ChdbTables"]
 
@@ -77,9 +76,7 @@ class ChdbTables(TableStore):
         lock_path = Path(str(self.folder) + ".lock")
         fd = open_lock_file(lock_path)
         try:  # other processes wait here instead of failing in chdb, but never past the deadline
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_flock(fd):
                 self._announce_wait()
                 flock(fd, lock_path, timeout=timeout)
         except BaseException:

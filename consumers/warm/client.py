@@ -11,7 +11,6 @@ for its whole life, so a socket whose lock is free is stale (its daemon was kill
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from expstream.consumers.warm.protocol import (
 )
 from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamTimeoutError, StorageError
-from expstream.locking import locked, open_lock_file
+from expstream.locking import locked, open_lock_file, try_flock
 
 __all__ = ["WarmClient", "daemon_alive", "started_here"]
 
@@ -55,12 +54,9 @@ def daemon_alive(paths: WarmPaths) -> bool:
         return False
     fd = os.open(paths.run_lock, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not try_flock(fd, shared=True)
     finally:
         os.close(fd)  # releases the probe's lock
-    return False
 
 
 class WarmClient:

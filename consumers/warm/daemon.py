@@ -34,7 +34,7 @@ from expstream.consumers.warm.protocol import ERRORS, WarmPaths, decode, encode,
 from expstream.eventlog.records import Watermark
 from expstream.exceptions import LockTimeout, NeptuneException, StorageError
 from expstream.localfiles import write_atomically
-from expstream.locking import open_lock_file
+from expstream.locking import open_lock_file, try_flock
 
 __all__ = ["POLL_INTERVAL", "serve"]
 
@@ -60,11 +60,7 @@ def serve(runner: Runner, home: Path, *, idle: float, poll: float = POLL_INTERVA
     paths = WarmPaths(home)
     home.mkdir(parents=True, exist_ok=True)
     run_fd = open_lock_file(paths.run_lock)
-    try:
-        import fcntl
-
-        fcntl.flock(run_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not try_flock(run_fd):
         os.close(run_fd)
         log.info("a materializer already runs for %s", home)
         return 0

@@ -11,7 +11,6 @@ time forwards a spool (an flock decides); the others only append.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from expstream.eventlog.local_log import LocalLog
 from expstream.eventlog.records import BLOBS, EVENTS, Watermark
 from expstream.exceptions import TransportError
 from expstream.localfiles import read_json_or_none, write_atomically
+from expstream.locking import try_flock, unlock
 from expstream.producer import undeliverable
 from expstream.producer.transports.base import Transport
 from expstream.producer.transports.local_log import LocalLogTransport
@@ -198,9 +198,7 @@ class KafkaTransport(Transport):
         while not self._closed:
             self._wake.wait(0.2)
             self._wake.clear()
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_flock(self._lock_fd):
                 continue  # another process forwards this spool
             pause = 0.0
             try:
@@ -217,7 +215,7 @@ class KafkaTransport(Transport):
                 self._reset_producer()
                 pause = backoff.next()
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                unlock(self._lock_fd)
             resume = time.monotonic() + pause  # back off unlocked: another process may get through
             while not self._closed and time.monotonic() < resume:
                 time.sleep(0.05)
