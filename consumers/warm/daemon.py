@@ -77,11 +77,14 @@ def serve(runner: Runner, home: Path, *, idle: float, poll: float = POLL_INTERVA
         try:
             worker.run()
         finally:
-            listener.close()
-            if paths.address_is_file:
-                with contextlib.suppress(FileNotFoundError):
-                    paths.socket.unlink()
-            worker.close()
+            try:
+                with contextlib.suppress(FileNotFoundError):  # the socket went with a removed home
+                    listener.close()  # (it unlinks the socket file itself)
+                if paths.address_is_file:
+                    with contextlib.suppress(FileNotFoundError):
+                        paths.socket.unlink()
+            finally:
+                worker.close()  # always: an open chdb session keeps the process from exiting
     finally:
         with contextlib.suppress(FileNotFoundError):
             paths.pid.unlink()
