@@ -124,13 +124,21 @@ def _batch_files(pending: Path) -> list[Path]:
     return sorted(pending.glob("*/*.batch"))
 
 
+def _log_refused(writer: Writer, refusing: Refusing, points: int, *, batches: int = 1) -> None:
+    """Log x = 0..points-1 on ``exp-1`` while the store refuses, drained into ``batches`` batches."""
+    stream = writer.open_stream("exp-1")
+    refusing.refuse.set()
+    per_batch = points // batches
+    for x in range(points):
+        stream.log_metric("loss", x, float(x))
+        if batches > 1 and x % per_batch == per_batch - 1:
+            writer.drain()
+
+
 def test_refused_batches_wait_on_disk_not_in_memory(refusing: Refusing, tmp_path: Path) -> None:
     pending = tmp_path / "pending"
     writer = _writer(refusing, pending, batch_points=10)
-    stream = writer.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(70):
-        stream.log_metric("loss", x, float(x))
+    _log_refused(writer, refusing, 70)
     with pytest.raises(DurabilityError, match=r"kept on disk in .*pending.*by the next one of this EXPSTREAM_HOME"):
         writer.flush()
     assert writer.pending_failed() == 7 and writer._pending.memory_bytes == 0
@@ -148,10 +156,7 @@ def test_logging_goes_on_while_the_disk_takes_what_the_store_refuses(
 ) -> None:
     monkeypatch.setattr(writer_module, "FAILED_BYTES_LIMIT", 4096)  # the memory bound does not apply to files
     writer = _writer(refusing, tmp_path / "pending", batch_points=100, buffer_points=1000)
-    stream = writer.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(20_000):  # 200 batches, far past the memory bound: nothing waits
-        stream.log_metric("loss", x, float(x))
+    _log_refused(writer, refusing, 20_000)  # 200 batches, far past the memory bound: nothing waits
     with pytest.raises(DurabilityError):
         writer.flush()
     assert writer.pending_failed() == 200 and writer._pending.memory_bytes == 0
@@ -166,12 +171,7 @@ def test_the_next_writer_of_the_home_sends_what_an_ended_one_left_first(
 ) -> None:
     pending = tmp_path / "pending"
     first = _writer(refusing, pending, batch_points=10)
-    stream = first.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(30):
-        stream.log_metric("loss", x, float(x))
-        if x % 10 == 9:
-            first.drain()  # three drains: three batches, three files
+    _log_refused(first, refusing, 30, batches=3)  # three drains: three batches, three files
     first.close()  # the store still refuses: the batches stay on disk
     assert "the next expstream process of this EXPSTREAM_HOME writes them first" in caplog.text
     assert "are lost" not in caplog.text
@@ -189,10 +189,7 @@ def test_the_next_writer_of_the_home_sends_what_an_ended_one_left_first(
 def test_a_living_writers_batches_are_not_taken_by_another(refusing: Refusing, tmp_path: Path) -> None:
     pending = tmp_path / "pending"
     owner = _writer(refusing, pending, batch_points=10)
-    stream = owner.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(20):
-        stream.log_metric("loss", x, float(x))
+    _log_refused(owner, refusing, 20)
     with pytest.raises(DurabilityError):
         owner.flush()
     other = _writer(Refusing(), pending)
@@ -208,10 +205,7 @@ def test_batches_wait_in_memory_when_the_disk_refuses_them_too(refusing: Refusin
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     writer = _writer(refusing, blocker / "pending", batch_points=10)
-    stream = writer.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(20):
-        stream.log_metric("loss", x, float(x))
+    _log_refused(writer, refusing, 20)
     with pytest.raises(DurabilityError, match=r"kept in memory.*while this process lives"):
         writer.flush()
     assert writer._pending.memory_bytes > 0
@@ -226,12 +220,7 @@ def test_a_damaged_pending_file_is_set_aside_and_the_rest_is_sent(
 ) -> None:
     pending = tmp_path / "pending"
     first = _writer(refusing, pending, batch_points=10)
-    stream = first.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(30):
-        stream.log_metric("loss", x, float(x))
-        if x % 10 == 9:
-            first.drain()  # three drains: three batches, three files
+    _log_refused(first, refusing, 30, batches=3)  # three drains: three batches, three files
     first.close()
     files = _batch_files(pending)
     damaged = files[1]
@@ -247,10 +236,7 @@ def test_a_damaged_pending_file_is_set_aside_and_the_rest_is_sent(
 def test_a_forked_child_leaves_the_parents_waiting_batches_alone(refusing: Refusing, tmp_path: Path) -> None:
     pending = tmp_path / "pending"
     writer = _writer(refusing, pending, batch_points=10)
-    stream = writer.open_stream("exp-1")
-    refusing.refuse.set()
-    for x in range(20):
-        stream.log_metric("loss", x, float(x))
+    _log_refused(writer, refusing, 20)
     with pytest.raises(DurabilityError):
         writer.flush()
     pid = os.fork()
