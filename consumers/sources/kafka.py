@@ -36,6 +36,11 @@ log = logging.getLogger("expstream.consumer")
 SESSION_TIMEOUT = 6.0
 #: seconds ``commit`` waits for this member to join its group, and ``committed`` for the coordinator
 GROUP_TIMEOUT = 30.0
+#: seconds between metadata refreshes of a member. A broker can list a topic created a moment ago with no
+#: partitions yet; a group that assigned from that metadata stays without those partitions until the next
+#: refresh, which kafka-python's default (300 s) puts far beyond any reader's patience. New partitions
+#: added to a topic are picked up as quickly.
+METADATA_MAX_AGE = 5.0
 
 
 class KafkaSource(Source):
@@ -67,12 +72,13 @@ class KafkaSource(Source):
                 max_poll_records=20_000,
                 session_timeout_ms=int(SESSION_TIMEOUT * 1000),
                 heartbeat_interval_ms=1_000,
+                metadata_max_age_ms=int(METADATA_MAX_AGE * 1000),
             )
+            partitions = self._all_partitions()
             if group is None:
-                partitions = self._all_partitions()
                 self._consumer.assign(partitions)
                 self._consumer.seek_to_beginning(*partitions)
-            else:
+            else:  # joins with metadata that already lists every partition (see METADATA_MAX_AGE)
                 self._consumer.subscribe(list(self.topics), listener=_SeekOnAssign(self))
         except Exception as exc:
             raise TransportError(f"cannot consume from Kafka: {type(exc).__name__}: {exc}") from exc

@@ -76,3 +76,33 @@ def test_without_a_group_every_partition_is_read_from_the_start_and_nothing_comm
         assert member.committed() == {}  # the replay left nothing in any group
     finally:
         member.close()
+
+
+def test_a_member_takes_up_partitions_that_appear_after_it_joined(settings: Settings) -> None:
+    """What a topic's metadata lacked when the group assigned (a topic created a moment before, or
+    partitions added later) reaches the group within a metadata refresh, not kafka-python's 300 s."""
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewPartitions
+
+    from expstream.eventlog.kafka import kafka_options, physical_topic
+
+    source = KafkaSource(settings, group="g")
+    try:
+        assert source.poll(timeout=1.0) == []  # joined: the group assigned the three partitions
+        topic = physical_topic(settings, EVENTS)
+        admin = KafkaAdminClient(**kafka_options(settings))
+        try:
+            admin.create_partitions({topic: NewPartitions(total_count=4)})
+        finally:
+            admin.close()
+        producer = KafkaProducer(**kafka_options(settings))
+        try:
+            producer.send(topic, b"new", key=b"exp", partition=3).get(timeout=30)
+        finally:
+            producer.close()
+
+        records = read(source, 1, timeout=60.0)
+
+        assert [(r.partition, r.value) for r in records] == [(3, b"new")]
+    finally:
+        source.close()
