@@ -223,10 +223,9 @@ class ChdbTables(TableStore):
         to Arrow as plain ``uint32`` with no trace of its type, so ``expstream sql`` would print seconds;
         the types come from ``DESCRIBE`` of the same query (nothing runs). Empty for what ``DESCRIBE``
         cannot wrap (``SHOW``, ``EXISTS``)."""
-        bound = {k: format_param(v) for k, v in (params or {}).items()}
-        try:
-            described = self._session.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')})", "JSONCompact", params=bound)
-        except Exception:
+        try:  # read-only like the query itself: its guard and its parameter binding, in one place
+            described = self._query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')})", params, True, "JSONCompact")
+        except StorageError:
             return {}
         found: dict[str, str] = {}
         for name, kind, *_ in json.loads(bytes(described.bytes()) or b'{"data": []}')["data"]:
