@@ -438,19 +438,33 @@ class Reader:
         return out
 
     def numeric_values(self, internal_id: str, names: list[str], namespace: str = "user") -> pd.DataFrame:
-        """``x`` then one float column per name, in the order asked, outer-joined on x."""
+        """``x`` then one float column per name, in the order asked, outer-joined on x.
+
+        Two queries: the logs' kinds (to refuse unknown and non-numeric names) and the points. The points
+        come as a name's index, x and y, unsorted and without ``FINAL``: a sort and ``FINAL`` on the engine
+        cost more than the 1M-row read itself, and the strings of a channel column half the bytes. Numpy
+        puts them in order (each part is already sorted by x, so the stable sort mostly merges runs) and
+        keeps one point per x, which is also what a replayed point's twin needs."""
         names = list(dict.fromkeys(names))
         with self.reading():
-            known = {c.name: c for c in self.channels(internal_id, namespace)}
+            kinds = self._q(
+                "SELECT channel, argMax(type, generation) AS kind FROM channels "
+                "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
+                "GROUP BY channel",
+                e=internal_id,
+                ns=namespace,
+                names=names,
+            )
+            known = dict(zip(kinds["channel"].astype(str), kinds["kind"].astype(str), strict=True))
             for name in names:
                 if name not in known:
                     raise KeyError(f"experiment has no log named {name!r}")
-                if known[name].channelType != "numeric":
-                    raise InvalidChannelValue("numeric log", f"{known[name].channelType} log {name!r}")
+                if known[name] != "numeric":
+                    raise InvalidChannelValue("numeric log", f"{known[name]} log {name!r}")
             df = self._q(
-                "SELECT channel, x, y FROM points_numeric FINAL "
+                "SELECT indexOf({names:Array(String)}, channel) AS k, x, y FROM points_numeric "
                 "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
-                f"AND (channel, generation) IN ({_CURRENT}) ORDER BY channel, x",
+                f"AND (channel, generation) IN ({_CURRENT})",
                 e=internal_id,
                 ns=namespace,
                 names=names,
@@ -515,11 +529,24 @@ class Reader:
 
 
 def _outer_join_on_x(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``df`` (``k``: 1-based index into ``names``, ``x``, ``y``; any order) as one column per name on x."""
+    k = df["k"].to_numpy()
+    xs = df["x"].to_numpy(dtype="float64")
+    ys = df["y"].to_numpy(dtype="float64")
     series = []
-    for name in names:
-        part = df[df["channel"] == name] if len(names) > 1 else df
-        s = pd.Series(part["y"].to_numpy(dtype="float64"), index=part["x"].to_numpy(dtype="float64"), name=name)
-        series.append(s[~s.index.duplicated(keep="last")])
+    for index, name in enumerate(names, start=1):
+        mine = k == index
+        x, y = (xs, ys) if mine.all() else (xs[mine], ys[mine])
+        if x.size > 1 and not bool((x[1:] >= x[:-1]).all()):
+            order = np.argsort(x, kind="stable")
+            x, y = x[order], y[order]
+        if x.size > 1:
+            last = np.empty(x.size, dtype=bool)  # the last point of each x: one point per step
+            np.not_equal(x[1:], x[:-1], out=last[:-1])
+            last[-1] = True
+            if not last.all():
+                x, y = x[last], y[last]
+        series.append(pd.Series(y, index=x, name=name))
     if len(series) == 1:
         s = series[0]
         return pd.DataFrame({"x": s.index.to_numpy(), names[0]: s.to_numpy()})
