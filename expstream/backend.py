@@ -63,13 +63,17 @@ class StreamBackend(Backend):
         open_reader: Callable[[], Reader],
         materializer: Materializer,
         pending_dir: Path | None = None,
+        warm_up: Callable[[], None] | None = None,
     ) -> None:
-        """``pending_dir``: where batches the transport refused wait for it (None: in memory)."""
+        """``pending_dir``: where batches the transport refused wait for it (None: in memory); ``warm_up``:
+        called when this process creates an experiment, so the read path can get ready while it logs
+        (the embedded default starts its warm materializer; None: nothing to prepare)."""
         self.settings = settings
         self.writer = Writer(transport, settings, pending_dir)
         self.numbering = numbering
         self._open_reader = open_reader
         self._materializer = materializer
+        self._warm_up = warm_up
         self._reader: Reader | None = None
         self._reader_lock = threading.Lock()
         #: the watermark up to which this process's writes are known to be visible to its reads
@@ -105,6 +109,11 @@ class StreamBackend(Backend):
     @property
     def reader_is_open(self) -> bool:
         return self._reader is not None
+
+    def warm_up(self) -> None:
+        """Let the read path get ready in the background (never blocks: the training loop comes first)."""
+        if self._warm_up is not None:
+            self._warm_up()
 
     def materialize(self, watermark: Watermark, timeout: float | None = None) -> None:
         self._materializer(watermark, timeout)

@@ -221,6 +221,7 @@ class Project:
         )
         with self._lock:
             self._stack.append(experiment)
+        self._backend.warm_up()
         return experiment
 
     def _announce(

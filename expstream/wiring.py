@@ -198,6 +198,9 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
         # The home's warm materializer holds chdb: this process never loads it (consumers/warm/)
         _warm_client(settings).sync(watermark, timeout)
 
+    def warm_up() -> None:
+        _warm_client(settings).start_in_background()
+
     from expstream.producer.numbering.recovery import numbers_in_log
 
     log = _local_log(settings)
@@ -207,6 +210,7 @@ def backend_parts(settings: Settings) -> dict[str, Any]:
         "numbering": LocalFileNumbering(_home(settings) / "projects", numbers_in_log(log)),
         "open_reader": reader,
         "materializer": materialize,
+        "warm_up": warm_up,
     }
 
 

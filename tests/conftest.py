@@ -48,9 +48,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def stop_materializers(*homes: Path) -> None:
     """Stop the warm materializers of ``homes`` and every one this process started: no test leaves one running."""
-    from expstream.consumers.warm.client import WarmClient, daemon_alive, started_here
+    from expstream.consumers.warm.client import WarmClient, daemon_alive, settle_background_starts, started_here
     from expstream.consumers.warm.protocol import WarmPaths
 
+    settle_background_starts()
     for folder in homes:
         if daemon_alive(WarmPaths(folder.absolute())):
             WarmClient(folder).stop_daemon()

@@ -31,7 +31,7 @@ from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamTimeoutError, StorageError
 from expstream.locking import locked, open_lock_file, try_flock
 
-__all__ = ["WarmClient", "daemon_alive", "started_here"]
+__all__ = ["WarmClient", "daemon_alive", "settle_background_starts", "started_here"]
 
 #: seconds a start may take (interpreter, imports, chdb, schema check; more with a cold page cache)
 START_TIMEOUT = 120.0
@@ -46,6 +46,15 @@ def started_here() -> list[subprocess.Popen[bytes]]:
     """The daemons this process started that have not been reaped yet."""
     _started[:] = [p for p in _started if p.poll() is None]
     return list(_started)
+
+
+def settle_background_starts(timeout: float = START_TIMEOUT) -> None:
+    """Wait for the starts that :meth:`WarmClient.start_in_background` began in this process (a test's
+    teardown, before it stops the daemons: none may appear after it)."""
+    with _clients_lock:
+        threads = [c._warming for c in _clients.values() if c._warming is not None]
+    for thread in threads:
+        thread.join(timeout)
 
 
 def daemon_alive(paths: WarmPaths) -> bool:
@@ -67,6 +76,7 @@ class WarmClient:
         self.start_timeout = start_timeout
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     @classmethod
     def for_home(cls, home: Path) -> WarmClient:
@@ -93,6 +103,20 @@ class WarmClient:
     def ping(self, timeout: float | None = None) -> dict[str, Any]:
         header, _ = self.request({"op": "ping"}, timeout)
         return header
+
+    def start_in_background(self) -> None:
+        """Have the daemon starting (or connected) without waiting for it: a new experiment calls this, so
+        the ~0.9 s of the daemon's start (interpreter, chdb, schema) runs while the script logs, and it
+        tails the log from the first flush on; the first ``sync()`` or read then finds it warm. Failures
+        are left for that first request to report: this is only a head start."""
+        if self._conn is not None or self._warming is not None:
+            return
+        self._warming = threading.Thread(target=self._warm, name="expstream-warm-start", daemon=True)
+        self._warming.start()
+
+    def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ping(self.start_timeout)
 
     def stop_daemon(self, timeout: float = 30.0) -> None:
         """Ask a running daemon to finish (commit, close, exit) and wait until it is gone; starts none."""

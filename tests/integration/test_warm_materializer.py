@@ -113,6 +113,14 @@ def test_a_reader_sees_another_process_s_points_without_sync(home: Path) -> None
     eventually(lambda: points(home) == 3000, what="every point visible")  # tailed: nobody called sync()
 
 
+def test_a_new_experiment_starts_the_daemon_so_its_points_are_tailed_from_the_start(home: Path) -> None:
+    assert not daemon_alive(WarmPaths(home))
+    proc = writer(home, 3000, chunk=1000, pause=0.5)  # logs and exits: no sync(), no read, no request
+    eventually(lambda: daemon_alive(WarmPaths(home)), what="a daemon started by create_experiment")
+    finish(proc)
+    eventually(lambda: points(home) == 3000, what="every point visible")
+
+
 def test_a_reader_polling_without_pause_does_not_stop_the_tailing(home: Path) -> None:
     """Three readers keep the daemon's request queue from ever running dry; the log is still tailed between
     their requests (it was tailed only when the queue was empty, so a fast-polling reader hid new points)."""
