@@ -110,6 +110,7 @@ def create_app(browser: Browser, token: str | None = None, changes: Changes | No
         Route(e + "/api", experiment.data),
         Route(e + "/api/status", experiment.status),
         Route(e + "/api/text", experiment.text),
+        Route(e + "/text/line", experiment.line),
         Route(e + "/api/images", experiment.images),
         Route(e + "/image", experiment.image),
         Route(e + "/{kind:str}.zip", experiment.archive),
