@@ -37,10 +37,11 @@ def thumbnail(data: bytes) -> bytes:
                 small = data
             else:
                 picture.thumbnail((SIZE, SIZE))
-                if picture.mode not in ("RGB", "RGBA", "L", "LA"):
-                    picture = picture.convert("RGBA")
+                shown: Image.Image = picture
+                if shown.mode not in ("RGB", "RGBA", "L", "LA"):
+                    shown = shown.convert("RGBA")
                 buffer = io.BytesIO()
-                picture.save(buffer, format="PNG", optimize=False)
+                shown.save(buffer, format="PNG", optimize=False)
                 small = buffer.getvalue()
     except (UnidentifiedImageError, OSError, ValueError):  # not an image Pillow reads: the browser may
         small = data
