@@ -250,7 +250,7 @@ def sql(query: str, fmt: str) -> None:
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     elif fmt == "json":
-        click.echo(df.to_json(orient="records"))
+        click.echo(df.to_json(orient="records", date_format="iso"))
     else:
         click.echo(df.to_string(index=False))
 

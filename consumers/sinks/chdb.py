@@ -12,6 +12,7 @@ reopens the session (~50 ms, the folder lock stays held): the materializer share
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -34,6 +35,8 @@ __all__ = ["ChdbTables"]
 
 #: chdb's errors carry the ClickHouse error code in their text: ``Code: 6. DB::Exception: ...``
 _CODE = re.compile(r"\bCode: (\d+)\.")
+#: a ``DateTime`` column as ``DESCRIBE`` names it, its time zone in group 1 (``DateTime64`` is already a timestamp)
+_DATETIME = re.compile(r"(?:Nullable\()?DateTime(?:\('([^']+)'\))?\)?")
 
 
 class ChdbTables(TableStore):
@@ -182,7 +185,28 @@ class ChdbTables(TableStore):
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> bytes:
         """The rows as Arrow IPC stream bytes, what the warm materializer sends to a reading process: chdb
         writes them straight from its columns, and the reader makes its DataFrame without loading chdb."""
-        return bytes(self._query(sql, params, readonly, "ArrowStream").bytes())
+        with self.hold():
+            payload = bytes(self._query(sql, params, readonly, "ArrowStream").bytes())
+            if not readonly:
+                return payload  # the query side's own SQL casts its times to Float64 itself
+            return _with_timestamps(payload, self._datetime_columns(sql, params))
+
+    def _datetime_columns(self, sql: str, params: Mapping[str, Any] | None) -> dict[str, str]:
+        """The ``DateTime`` columns of a user's query and their time zones. ClickHouse writes ``DateTime``
+        to Arrow as plain ``uint32`` with no trace of its type, so ``expstream sql`` would print seconds;
+        the types come from ``DESCRIBE`` of the same query (nothing runs). Empty for what ``DESCRIBE``
+        cannot wrap (``SHOW``, ``EXISTS``)."""
+        bound = {k: format_param(v) for k, v in (params or {}).items()}
+        try:
+            described = self._session.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')})", "JSONCompact", params=bound)
+        except Exception:
+            return {}
+        found: dict[str, str] = {}
+        for name, kind, *_ in json.loads(bytes(described.bytes()) or b'{"data": []}')["data"]:
+            match = _DATETIME.fullmatch(kind)
+            if match:
+                found[name] = match.group(1) or "UTC"
+        return found
 
     def _query(self, sql: str, params: Mapping[str, Any] | None, readonly: bool, fmt: str) -> Any:
         bound = {k: format_param(v) for k, v in (params or {}).items()}
@@ -201,3 +225,21 @@ class ChdbTables(TableStore):
         with self._thread_lock:
             self._depth = 0
             self._close()
+
+
+def _with_timestamps(payload: bytes, zones: Mapping[str, str]) -> bytes:
+    """The Arrow stream with the ``uint32`` columns named in ``zones`` as second timestamps in that zone."""
+    if not zones:
+        return payload
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.py_buffer(payload)) as stream:
+        table = stream.read_all()
+    for index, field in enumerate(table.schema):
+        if field.name in zones and pa.types.is_uint32(field.type):
+            column = table.column(index).cast(pa.int64()).cast(pa.timestamp("s", tz=zones[field.name]))
+            table = table.set_column(index, pa.field(field.name, column.type, field.nullable), column)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())

@@ -238,3 +238,17 @@ def test_the_chdb_session_itself_refuses_under_readonly(tmp_path: Path) -> None:
         assert list(out.iterdir()) == []
     finally:
         tables.close()
+
+
+def test_times_print_as_times_and_integers_as_integers(embedded: tuple[dict[str, str], Path]) -> None:
+    """ClickHouse sends ``DateTime`` through Arrow as a bare ``uint32``: the CLI still prints a time."""
+    env, folder = embedded
+    query = "SELECT toDateTime(0) AS t, toDateTime(86400, 'Asia/Tokyo') AS tokyo, toUInt32(7) AS u"
+    as_csv = run_cli("sql", query, "--format", "csv", env=env, cwd=folder)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.splitlines() == ["t,tokyo,u", "1970-01-01 00:00:00+00:00,1970-01-02 09:00:00+09:00,7"]
+    as_json = run_cli("sql", query, "--format", "json", env=env, cwd=folder)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [
+        {"t": "1970-01-01T00:00:00.000Z", "tokyo": "1970-01-02T00:00:00.000Z", "u": 7}
+    ]
