@@ -4,6 +4,10 @@ Sending the full image to every gallery slide would make the browser fetch and d
 gallery asks for ``thumb=1`` and gets a PNG of at most :data:`SIZE` pixels a side (the full image is one click
 away). Images already that small are sent as they are, byte for byte. Thumbnails are kept in a small in-process
 cache keyed by the image's content, so stepping back and forth through a log decodes each image once.
+
+A point that is not an image Pillow reads (legacy logged a path's bytes unchecked), or one of more pixels than
+Pillow's decompression-bomb limit, gets :class:`NotAnImage`: the UI answers it with a clear error (422), never a
+traceback, and the point's bytes stay downloadable as they are from the full-image URL.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections import OrderedDict
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["SIZE", "thumbnail"]
+from expstream.exceptions import NeptuneException
+
+__all__ = ["SIZE", "NotAnImage", "thumbnail"]
 
 #: longest side of a thumbnail, in pixels (twice the gallery's 360 CSS px, for sharp high-DPI screens)
 SIZE = 720
@@ -24,8 +30,14 @@ _cache: OrderedDict[str, bytes] = OrderedDict()
 _lock = threading.Lock()
 
 
+class NotAnImage(NeptuneException):
+    """An image log's point that no thumbnail can be made of (the message says why)."""
+
+
 def thumbnail(data: bytes) -> bytes:
-    """A PNG of ``data`` fitting SIZE x SIZE; ``data`` itself when it already fits or is not an image."""
+    """A PNG of ``data`` fitting SIZE x SIZE; ``data`` itself when it already fits.
+
+    Raises :class:`NotAnImage` when Pillow cannot read ``data`` or it has too many pixels to decode safely."""
     key = hashlib.sha256(data).hexdigest()
     with _lock:
         if key in _cache:
@@ -33,8 +45,14 @@ def thumbnail(data: bytes) -> bytes:
             return _cache[key]
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            if max(picture.size) <= SIZE:
+            width, height = picture.size
+            if max(width, height) <= SIZE:
                 small = data
+            elif Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+                raise NotAnImage(
+                    f"an image of {width} x {height} pixels is more than the {Image.MAX_IMAGE_PIXELS:,} a thumbnail "
+                    "is made of; its bytes are at the same URL without thumb=1"
+                )
             else:
                 picture.thumbnail((SIZE, SIZE))
                 shown: Image.Image = picture
@@ -43,8 +61,11 @@ def thumbnail(data: bytes) -> bytes:
                 buffer = io.BytesIO()
                 shown.save(buffer, format="PNG", optimize=False)
                 small = buffer.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError):  # not an image Pillow reads: the browser may
-        small = data
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+        raise NotAnImage(
+            f"not an image the UI can read ({type(exc).__name__}: {exc}); its {len(data):,} bytes are at the "
+            "same URL without thumb=1"
+        ) from None
     with _lock:
         _cache[key] = small
         while len(_cache) > _CACHED:
