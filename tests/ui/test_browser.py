@@ -107,6 +107,7 @@ def test_images_and_artifacts_download_byte_for_byte(page: Any, module_server: S
     page.wait_for_function("() => document.querySelector('.gallery-strip img').src.includes('x=1')")
     source = page.locator(".gallery-strip img").get_attribute("src")
     assert page.request.get(module_server.url + source).body() == populated.image_png[1]
+    page.wait_for_selector(".gallery-strip img.pixels")  # 16 px shown at 240: its pixels kept sharp
     page.click(".gallery-strip img")
     assert page.locator("#lightbox").is_visible()
     page.click("#lightbox")

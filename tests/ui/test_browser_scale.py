@@ -119,6 +119,7 @@ def check_long_line_and_big_image(page: Any, url: str, scaled: Scaled) -> None:
         timeout=SLOW,
     )
     assert "thumb=1" in (thumb.get_attribute("src") or "")
+    assert "pixels" not in (thumb.get_attribute("class") or "")  # shown smaller than it is: smoothed
     width, height = scaled.image_size
     assert thumb.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [720, round(720 * height / width)]
     assert gallery.locator(".step-label").inner_text().startswith("x = 0 · big.png")

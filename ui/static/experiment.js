@@ -95,6 +95,11 @@
 
   // --- images ------------------------------------------------------------------------------
   const lightbox = document.getElementById("lightbox");
+  // a small image shown larger keeps its pixels sharp; a big one shown smaller is smoothed (no aliasing)
+  const sharpWhenEnlarged = (img) => img.addEventListener("load", () => {
+    img.classList.toggle("pixels", img.naturalWidth < img.clientWidth);
+  });
+  if (lightbox) sharpWhenEnlarged(lightbox.querySelector("img"));
   // the gallery shows a thumbnail (at most 720 px a side: an image may be 15 MB); a click opens the full image
   function imageUrl(channel, x, thumb) {
     const q = new URLSearchParams({ channel, x: String(x) });
@@ -120,6 +125,7 @@
       img.src = imageUrl(channel, item.x, true);
       img.alt = item.name;
       img.loading = "lazy";
+      sharpWhenEnlarged(img);
       img.addEventListener("click", () => {
         lightbox.querySelector("img").src = imageUrl(channel, item.x, false);
         lightbox.querySelector(".caption").textContent = label.textContent;
