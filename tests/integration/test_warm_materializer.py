@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +111,35 @@ def test_a_reader_sees_another_process_s_points_without_sync(home: Path) -> None
     assert proc.poll() is None or points(home) > 0
     finish(proc)
     eventually(lambda: points(home) == 3000, what="every point visible")  # tailed: nobody called sync()
+
+
+def test_a_reader_polling_without_pause_does_not_stop_the_tailing(home: Path) -> None:
+    """Three readers keep the daemon's request queue from ever running dry; the log is still tailed between
+    their requests (it was tailed only when the queue was empty, so a fast-polling reader hid new points)."""
+    WarmClient.for_home(home).ping()
+    stop = threading.Event()
+    asked = [0, 0, 0]
+
+    def poll_without_pause(i: int) -> None:
+        tables = WarmTables(WarmClient(home))  # a connection of its own: the requests queue up side by side
+        try:
+            while not stop.is_set():
+                tables.query_df("SELECT count() AS n FROM points_numeric")
+                asked[i] += 1
+        finally:
+            tables.close()
+
+    readers = [threading.Thread(target=poll_without_pause, args=(i,)) for i in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        finish(writer(home, 2000))  # flushed by its background flusher and stop(); it never syncs
+        eventually(lambda: points(home) == 2000, what="the points visible while the readers poll")
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(60)
+    assert all(n > 0 for n in asked)  # they did keep asking the whole time
 
 
 def test_a_daemon_killed_mid_batch_loses_nothing(home: Path) -> None:
