@@ -395,6 +395,24 @@ class Browser:
             ]
         }
 
+    def line(self, project: str, short_id: str, channel: str, x: float, *, namespace: str = "user") -> str:
+        """The whole text of the line at ``x`` (the list sends at most :data:`MAX_TEXT_CHARS` of each)."""
+        with self.tables.hold():
+            internal = self.resolve(project, short_id)
+            generation = self._generation(internal, namespace, channel, "text", short_id)
+            df = self._q(
+                "SELECT argMax(y, ts) AS y, count() AS n FROM points_text WHERE experiment_id = {e:String} "
+                "AND namespace = {ns:String} AND channel = {c:String} AND generation = {g:UInt32} AND x = {x:Float64}",
+                e=internal,
+                ns=namespace,
+                c=channel,
+                g=generation,
+                x=float(x),
+            )
+        if df.empty or int(df["n"].iloc[0]) == 0:
+            raise FileNotFound(f"{channel} at x={x:g}")
+        return str(df["y"].iloc[0])
+
     def images(self, project: str, short_id: str, channel: str) -> list[dict[str, Any]]:
         """The points of an image log: x, name, description, size (bytes come from :meth:`image`)."""
         with self.tables.hold():

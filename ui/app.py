@@ -1,7 +1,8 @@
 """The ASGI application: routes (the URL scheme is part of the interface), errors as pages, assets.
 
 Every route only reads. Unknown projects, experiments, channels and files answer 404 (a page, or
-JSON under ``/api``), bad arguments 400, a store that is busy or down 503: never a traceback.
+JSON under ``/api``), bad arguments 400, a thumbnail of a point that is not an image 422, a store that is busy
+or down 503: never a traceback.
 Assets are this package's own ``static/`` files and the chart library from the installed ``plotly``
 wheel, so the UI works air-gapped.
 """
@@ -35,6 +36,7 @@ from expstream.exceptions import (
 from expstream.query.browse import Browser
 from expstream.ui.auth import TokenMiddleware
 from expstream.ui.live import Changes
+from expstream.ui.thumbnails import NotAnImage
 from expstream.ui.views import charts, compare, experiment, leaderboard, projects
 from expstream.ui.views.base import json_response, render
 
@@ -69,6 +71,8 @@ async def _on_expstream_error(request: Request, exc: Exception) -> Response:
         return _error(request, 404, str(exc))
     if isinstance(exc, InvalidChannelValue):
         return _error(request, 400, str(exc))
+    if isinstance(exc, NotAnImage):  # the request is fine, the logged point is not an image
+        return _error(request, 422, str(exc))
     if isinstance(exc, (ExpstreamTimeoutError, ExpstreamIOError)):
         log.warning("store unavailable for %s: %s", request.url.path, exc)
         return _error(request, 503, "the store is busy or unavailable; try again in a moment")
@@ -110,6 +114,7 @@ def create_app(browser: Browser, token: str | None = None, changes: Changes | No
         Route(e + "/api", experiment.data),
         Route(e + "/api/status", experiment.status),
         Route(e + "/api/text", experiment.text),
+        Route(e + "/text/line", experiment.line),
         Route(e + "/api/images", experiment.images),
         Route(e + "/image", experiment.image),
         Route(e + "/{kind:str}.zip", experiment.archive),

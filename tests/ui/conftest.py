@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -22,6 +22,9 @@ from expstream.config import load_settings
 
 XSS = "<script>alert(1)</script>"
 PROJECT = "acme/vision"
+SCALE_PROJECT = "acme/scale"
+NESTED_SOURCE = "pkg/model/net.py"
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Populated:
     source: bytes
     image_png: list[bytes] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    nested_source: bytes = b""  # of NESTED_SOURCE, a source file in folders
 
 
 def _png(seed: int) -> Image.Image:
@@ -46,9 +50,19 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
     VIS-2 failed with a traceback; both read back through the legacy API for the expected values.
 
     Built once per module (the tests only read it), in a home of its own like the ``home`` fixture's."""
+    yield from _in_own_home(tmp_path_factory.mktemp("ui"), _populate)
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
+    """acme/scale: an experiment at the UI's scale (see :func:`_populate_scale`), in a home of its own."""
+    yield from _in_own_home(tmp_path_factory.mktemp("ui-scale"), _populate_scale)
+
+
+def _in_own_home(tmp_path: Path, populate: Callable[[Path, Path], T]) -> Iterator[T]:
+    """``populate(home, tmp_path)`` on the embedded default in ``tmp_path/home``, legacy globals reset around it."""
     from tests.conftest import _reset
 
-    tmp_path = tmp_path_factory.mktemp("ui")
     home = tmp_path / "home"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("EXPSTREAM_HOME", str(home))
@@ -64,13 +78,16 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
         env.chdir(tmp_path)
         _reset()
         try:
-            yield _populate(home, tmp_path)
+            yield populate(home, tmp_path)
         finally:
             _reset()
 
 
 def _populate(home: Path, tmp_path: Path) -> Populated:
     (tmp_path / "train.py").write_text("print('training')\n")
+    nested = "# a layer\nclass Net:  # é, ü\n    width = 64\n".encode()
+    (tmp_path / NESTED_SOURCE).parent.mkdir(parents=True)
+    (tmp_path / NESTED_SOURCE).write_bytes(nested)
     weights = np.random.default_rng(1).bytes(70_000)
     config = b'{"layers": 3}'
     expstream.init(PROJECT)
@@ -80,7 +97,7 @@ def _populate(home: Path, tmp_path: Path) -> Populated:
         params={"lr": 0.01, "layers": 3, "optimizer": "adam"},
         properties={"dataset": "cifar"},
         tags=["resnet", "<b>bold</b>"],
-        upload_source_files=["train.py"],
+        upload_source_files=["train.py", NESTED_SOURCE],
         send_hardware_metrics=True,
     )
     rng = np.random.default_rng(0)
@@ -119,9 +136,73 @@ def _populate(home: Path, tmp_path: Path) -> Populated:
         "train/loss": one.get_numeric_channels_values("train/loss"),
         "val/acc": one.get_numeric_channels_values("val/acc"),
         "two/train/loss": two.get_numeric_channels_values("train/loss"),
+        "hardware": one.get_hardware_utilization(),
     }
     ids = [one.id, two.id]
-    return Populated(home, ids, weights, config, b"print('training')\n", images, values)
+    return Populated(home, ids, weights, config, b"print('training')\n", images, values, nested)
+
+
+@dataclass
+class Scaled:
+    """What :func:`_populate_scale` logged, for the tests to compare with."""
+
+    home: Path
+    short_id: str  # the experiment at scale
+    broken_id: str  # an experiment whose one image is not an image
+    channels: list[str]  # the numeric logs, 3 points each
+    line: str  # the long text line, at x = LONG_X of log "long"
+    image: bytes  # the big image (a PNG), at x = 0 of log "big"
+    image_size: tuple[int, int]
+    small_image: bytes  # a small PNG, at x = 1 of log "big"
+    broken: bytes  # not an image, at x = 0 of log "broken" of broken_id
+
+
+#: how many numeric logs the experiment at scale has, and the length of its long line
+SCALE_CHANNELS = 5_000
+LONG_CHARS = 1_000_000
+LONG_X = 2.0
+ODD_TEXT = "odd & name/ü?#=%"
+
+
+def _populate_scale(home: Path, tmp_path: Path) -> Scaled:
+    """acme/scale: SCA-1 with 5,000 numeric logs of 3 points each (``metric/0000`` .. ``metric/4999``, grouped
+        by ``metric/``), a text log ``long`` whose line at x = 2 is 1,000,000 characters (and one named ODD_TEXT, which
+    a URL must escape), an image log ``big``
+        with a ~15 MB PNG (noise: it does not compress) at x = 0 and a small one at x = 1; SCA-2 with an image
+        log ``broken`` whose one point is a text file (a path is logged as its raw bytes, unchecked, as legacy did).
+
+        Logged through the legacy API in a loop, then synced: the cheapest way to the real shape."""
+    expstream.init(SCALE_PROJECT)
+    wide = expstream.create_experiment(name="wide", upload_source_files=[], send_hardware_metrics=False)
+    channels = [f"metric/{i:04d}" for i in range(SCALE_CHANNELS)]
+    for step in range(3):
+        for i, name in enumerate(channels):
+            wide.log_metric(name, step, float(i % 97) + step / 2)
+    line = "".join(f"{i:07d} " for i in range(LONG_CHARS // 8))
+    assert len(line) == LONG_CHARS
+    wide.log_text("long", 0, "a short line")
+    wide.log_text("long", 1, "another short line")
+    wide.log_text("long", LONG_X, line)
+    wide.log_text(ODD_TEXT, 0, "a log whose name a URL must escape")
+    rng = np.random.default_rng(7)
+    size = (2300, 2200)  # width, height: 15.2 MB of noise as PNG, under the 15 MiB image limit
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    big = tmp_path / "big.png"
+    Image.fromarray(pixels).save(big, format="PNG", compress_level=1)
+    image = big.read_bytes()
+    small = tmp_path / "small.png"
+    _png(3).save(small, format="PNG")
+    wide.log_image("big", 0, str(big), image_name="big.png", description="2300 x 2200 noise")
+    wide.log_image("big", 1, str(small), image_name="small.png")
+    wide.stop()
+    odd = expstream.create_experiment(name="broken", upload_source_files=[], send_hardware_metrics=False)
+    text = tmp_path / "not-an-image.png"
+    text.write_bytes(b"this is not a PNG\n")
+    odd.log_image("broken", 0, str(text), image_name="not-an-image.png")
+    odd.stop()
+    odd.sync()
+    wide.sync()
+    return Scaled(home, wide.id, odd.id, channels, line, image, size, small.read_bytes(), text.read_bytes())
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tests.ui.conftest import PROJECT, XSS, Populated, Server, start_server, stop_server, wait_until
+from tests.ui.conftest import NESTED_SOURCE, PROJECT, XSS, Populated, Server, start_server, stop_server, wait_until
 
 P = f"/p/{PROJECT}"
 
@@ -107,6 +107,7 @@ def test_images_and_artifacts_download_byte_for_byte(page: Any, module_server: S
     page.wait_for_function("() => document.querySelector('.gallery-strip img').src.includes('x=1')")
     source = page.locator(".gallery-strip img").get_attribute("src")
     assert page.request.get(module_server.url + source).body() == populated.image_png[1]
+    page.wait_for_selector(".gallery-strip img.pixels")  # 16 px shown at 240: its pixels kept sharp
     page.click(".gallery-strip img")
     assert page.locator("#lightbox").is_visible()
     page.click("#lightbox")
@@ -123,6 +124,32 @@ def test_images_and_artifacts_download_byte_for_byte(page: Any, module_server: S
     with page.expect_download() as got:
         page.click('#source-list a.file:text-is("train.py")')
     assert Path(got.value.path()).read_bytes() == populated.source
+
+
+def test_sources_tab_lists_nested_files_and_downloads_them_byte_for_byte(
+    page: Any, module_server: Server, populated: Populated
+) -> None:
+    page.goto(f"{module_server.url}{P}/e/VIS-1")
+    page.click('a[data-tab="sources"]')
+    assert page.locator("#source-list a.file").all_inner_texts() == [NESTED_SOURCE, "train.py"]
+    with page.expect_download() as got:
+        page.click(f'#source-list a.file:text-is("{NESTED_SOURCE}")')
+    assert Path(got.value.path()).read_bytes() == populated.nested_source
+    with page.expect_download() as got:
+        page.click("#tab-sources a.button")  # all as zip
+    assert got.value.suggested_filename.endswith(".zip")
+    archive = zipfile.ZipFile(io.BytesIO(Path(got.value.path()).read_bytes()))
+    assert sorted(archive.namelist()) == [NESTED_SOURCE, "train.py"]
+    assert archive.read(NESTED_SOURCE) == populated.nested_source and archive.read("train.py") == populated.source
+
+
+def test_monitoring_tab_draws_the_hardware_charts(page: Any, module_server: Server, populated: Populated) -> None:
+    page.goto(f"{module_server.url}{P}/e/VIS-1#monitoring")
+    for name in ("cpu", "ram"):
+        page.wait_for_selector(f'#tab-monitoring .chart-card[data-channel="{name}"][data-drawn]')
+        expected = populated.values["hardware"][f"y_{name}"].dropna().tolist()
+        assert expected and _series(page, name)[0]["y"] == expected
+    assert page.locator("#tab-charts").is_hidden()
 
 
 def test_unknown_pages_are_404_pages(page: Any, module_server: Server) -> None:

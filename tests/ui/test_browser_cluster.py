@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from expstream.config import Settings
-from tests.ui.conftest import PROJECT, XSS, _populate, start_server, stop_server
+from tests.ui.conftest import (
+    PROJECT,
+    SCALE_PROJECT,
+    XSS,
+    _populate,
+    _populate_scale,
+    start_server,
+    stop_server,
+    wait_until,
+)
+from tests.ui.test_browser_scale import check_charts_at_scale, check_long_line_and_big_image
 
 P = f"/p/{PROJECT}"
 
@@ -47,5 +57,20 @@ def test_pages_charts_and_downloads_on_the_cluster(
         page.wait_for_selector('.chart-card[data-channel="train/loss"][data-drawn]')
         assert page.locator("#parameter-diff tbody tr:visible th").all_inner_texts() == ["lr"]
         assert page.goto(f"{server.url}{P}/e/VIS-1/artifacts/..%2F..%2Fetc/passwd").status == 404
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_the_ui_at_scale_on_the_cluster(page: Any, cluster: Settings, consumer: object, tmp_path: Path) -> None:
+    """test_browser_scale.py's checks (5,000 logs, a 1,000,000-character line, a 15 MB image) over ClickHouse + S3."""
+    scaled = _populate_scale(tmp_path / "home", tmp_path)
+    server = start_server(tmp_path / "home")
+    try:
+        status = f"{server.url}/p/{SCALE_PROJECT}/e/{scaled.short_id}/api/status"
+        logs = len(scaled.channels) + 3  # and "long", ODD_TEXT, "big": the page lays out the logs it finds
+        done = {"state": "succeeded", "channels": logs}  # stopped is its last event: the points before it are in
+        wait_until(lambda: (r := page.request.get(status)).ok and done.items() <= r.json().items(), timeout=180)
+        check_charts_at_scale(page, server.url, scaled)
+        check_long_line_and_big_image(page, server.url, scaled)
     finally:
         assert stop_server(server) == 0

@@ -1,12 +1,19 @@
 // expstream charts: every chart asks the server for the per-pixel envelope of its x-range
 // (first/min/max/last per pixel column) and draws it with the plotly bundle the server serves.
 // Zoom and pan ask again for the zoomed range, so nothing is ever sampled away.
+// An experiment may have thousands of logs: a chart is asked for only when it scrolls into view, at most
+// MAX_IN_FLIGHT at a time (a card scrolled past before its turn is skipped), and at most MAX_DRAWN stay drawn
+// (the ones out of view are purged first and drawn again when they come back), so the page stays responsive.
 "use strict";
 
 const Charts = (() => {
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
   const settings = { axis: "step", ylog: false, smooth: 0 };
   const cards = [];
+  const MAX_IN_FLIGHT = 4;
+  const MAX_DRAWN = 60;
+  const queue = [];
+  let inFlight = 0;
   let observer = null;
 
   // plotly reads a little HTML in trace names: user strings go in as text, entities and all
@@ -92,9 +99,36 @@ const Charts = (() => {
     }
   }
 
+  function pump() {
+    while (inFlight < MAX_IN_FLIGHT && queue.length) {
+      const card = queue.shift();
+      card.queued = false;
+      if (!card.visible || card.data) continue;  // scrolled past before its turn
+      inFlight++;
+      draw(card).finally(() => { inFlight--; forget(); pump(); });
+    }
+  }
+
   function visible(card) {
-    if (!card.visible) return;
-    draw(card);
+    if (!card.visible || card.queued) return;
+    card.queued = true;
+    queue.push(card);
+    pump();
+  }
+
+  // purge the charts out of view beyond MAX_DRAWN (their DOM and data); they are asked again when back in view
+  function forget() {
+    let excess = cards.filter((c) => c.data).length - MAX_DRAWN;
+    for (const card of cards) {
+      if (excess <= 0) break;
+      if (card.visible || !card.data) continue;
+      excess--;
+      Plotly.purge(card.plot);
+      card.data = null;
+      card.bound = false;
+      delete card.el.dataset.drawn;
+      delete card.el.dataset.points;
+    }
   }
 
   // project: "ns/name"; ids: experiments drawn in every chart of root

@@ -20,12 +20,34 @@
   Charts.setup(document.getElementById("tab-monitoring"), page.project, [page.id]);
   Charts.bindTools();
 
+  // with many logs, a filter by name: hidden cards are never in view, so they are neither asked for nor drawn
+  const chartFilter = document.getElementById("chart-filter");
+  if (chartFilter) {
+    let filterTimer = null;
+    chartFilter.addEventListener("input", () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(() => {
+        const needle = chartFilter.value.toLowerCase();
+        for (const box of document.querySelectorAll("#tab-charts .group-box")) {
+          let shown = 0;
+          for (const card of box.querySelectorAll(".chart-card")) {
+            card.hidden = !card.dataset.channel.toLowerCase().includes(needle);
+            if (!card.hidden) shown++;
+          }
+          box.hidden = shown === 0;
+        }
+      }, 200);
+    });
+  }
+
   // --- text logs ---------------------------------------------------------------------------
   const logSelect = document.getElementById("log-channel");
   const logBox = document.getElementById("log-lines");
   const logSearch = document.getElementById("log-search");
   let lastX = null;
 
+  // a long line shows its first characters in the list, with a link to the whole line as plain text
+  const SHOWN = 2000;
   function lineElement(line) {
     const row = document.createElement("div");
     row.className = "line";
@@ -34,13 +56,17 @@
     x.textContent = String(line.x);
     const text = document.createElement("span");
     text.className = "text";
-    text.textContent = line.text;  // text, never markup
+    text.textContent = line.text.length > SHOWN ? line.text.slice(0, SHOWN) : line.text;  // text, never markup
     row.append(x, text);
-    if (line.length > line.text.length) {
-      const cut = document.createElement("span");
-      cut.className = "cut";
-      cut.textContent = ` … (${line.length} characters)`;
-      row.append(cut);
+    if (line.length > SHOWN) {
+      const option = logSelect.selectedOptions[0];
+      const whole = document.createElement("a");
+      whole.className = "cut";
+      whole.target = "_blank";
+      whole.href = `${base}/text/line?${new URLSearchParams({ channel: option.value,
+        namespace: option.dataset.namespace, x: String(line.x) })}`;
+      whole.textContent = ` … whole line (${line.length.toLocaleString("en")} characters)`;
+      row.append(whole);
     }
     return row;
   }
@@ -69,8 +95,16 @@
 
   // --- images ------------------------------------------------------------------------------
   const lightbox = document.getElementById("lightbox");
-  function imageUrl(channel, x) {
-    return `${base}/image?${new URLSearchParams({ channel, x: String(x) })}`;
+  // a small image shown larger keeps its pixels sharp; a big one shown smaller is smoothed (no aliasing)
+  const sharpWhenEnlarged = (img) => img.addEventListener("load", () => {
+    img.classList.toggle("pixels", img.naturalWidth < img.clientWidth);
+  });
+  if (lightbox) sharpWhenEnlarged(lightbox.querySelector("img"));
+  // the gallery shows a thumbnail (at most 720 px a side: an image may be 15 MB); a click opens the full image
+  function imageUrl(channel, x, thumb) {
+    const q = new URLSearchParams({ channel, x: String(x) });
+    if (thumb) q.set("thumb", "1");
+    return `${base}/image?${q}`;
   }
   async function loadGallery(gallery) {
     const channel = gallery.dataset.channel;
@@ -88,11 +122,12 @@
       if (!item) { label.textContent = "no images"; return; }
       label.textContent = `x = ${item.x} · ${item.name}${item.description ? " · " + item.description : ""}`;
       const img = document.createElement("img");
-      img.src = imageUrl(channel, item.x);
+      img.src = imageUrl(channel, item.x, true);
       img.alt = item.name;
       img.loading = "lazy";
+      sharpWhenEnlarged(img);
       img.addEventListener("click", () => {
-        lightbox.querySelector("img").src = img.src;
+        lightbox.querySelector("img").src = imageUrl(channel, item.x, false);
         lightbox.querySelector(".caption").textContent = label.textContent;
         lightbox.hidden = false;
       });

@@ -13,8 +13,9 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from expstream.exceptions import FileNotFound
+from expstream.exceptions import FileNotFound, InvalidChannelValue
 from expstream.ui.live import Changes
+from expstream.ui.thumbnails import thumbnail
 from expstream.ui.views.base import browser, float_arg, int_arg, json_response, project_of, render
 
 
@@ -36,6 +37,7 @@ def page(request: Request) -> Response:
         "project": project_of(request),
         "e": details,
         "groups": sorted(groups.items()),
+        "channel_count": len(numeric),
         "texts": [c for c in details["channels"] if c["type"] == "text"],
         "images": [c["name"] for c in details["channels"] if c["type"] == "image"],
         "hardware": [c["name"] for c in details["channels"] if c["type"] == "numeric" and c["namespace"] == "system"],
@@ -88,6 +90,19 @@ def text(request: Request) -> Response:
     )
 
 
+def line(request: Request) -> Response:
+    """One whole text line as plain text (the list shows the first characters of a long one)."""
+    x = float_arg(request, "x")
+    if x is None:
+        raise FileNotFound("a text line without x")
+    args = request.query_params
+    whole = browser(request).line(
+        project_of(request), request.path_params["short_id"], args.get("channel", ""), x,
+        namespace=args.get("namespace", "user"),
+    )  # fmt: skip
+    return Response(whole, media_type="text/plain; charset=utf-8", headers={"cache-control": "private, max-age=60"})
+
+
 def images(request: Request) -> Response:
     channel = request.query_params.get("channel", "")
     return json_response(
@@ -96,12 +111,18 @@ def images(request: Request) -> Response:
 
 
 def image(request: Request) -> Response:
+    """One image log's point, byte for byte; with ``thumb=1`` a PNG of at most 720 px a side (ui/thumbnails.py)."""
     x = float_arg(request, "x")
     if x is None:
         raise FileNotFound("an image without x")
+    thumb = request.query_params.get("thumb", "")
+    if thumb not in ("", "0", "1"):
+        raise InvalidChannelValue("thumb=1 (a thumbnail) or no thumb (the image)", repr(thumb))
     data = browser(request).image(
         project_of(request), request.path_params["short_id"], request.query_params.get("channel", ""), x
     )
+    if thumb == "1":
+        data = thumbnail(data)  # the gallery's slide; the full image is what a click opens
     kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "application/octet-stream"
     return Response(data, media_type=kind, headers={"cache-control": "private, max-age=3600"})
 
