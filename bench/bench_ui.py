@@ -7,9 +7,9 @@ python bench/bench_ui.py [--points 10000000] [--experiments 10000] [--channels 2
 
 Rows are inserted straight into the tables (what the consumers would write: the points and their rollups, in
 batches of 100,000 points), so the figures are the reads.
-"Server time" is the request handled in-process through the app (Starlette's test client, store thread and
-JSON included); "query" is the Browser call alone. With --clickhouse (a URL of a fresh database, password
-included) the chart is measured on that server too.
+"Server time" is the request handled in-process through the app (Starlette's test client, the warm
+materializer's answer and JSON included); "query" is the Browser call alone. With --clickhouse (a URL of a
+fresh database, password included) the chart is measured on that server too.
 """
 
 from __future__ import annotations
@@ -136,12 +136,12 @@ def main() -> None:
         from starlette.testclient import TestClient
 
         from expstream.config import load_settings
+        from expstream.consumers.sinks.chdb import ChdbTables
         from expstream.ui.app import create_app
         from expstream.ui.server import open_browser
 
         settings = load_settings()
-        opened = open_browser(settings)
-        tables = opened.browser.tables
+        tables = ChdbTables(settings.home.expanduser().absolute() / "chdb")  # written here, read by the UI's daemon
         with tables.hold():
             tables.ensure_schema()
             t = time.perf_counter()
@@ -174,6 +174,8 @@ def main() -> None:
             for table in ("experiments", "states", "parameters", "channels", "points_numeric"):
                 tables.query_df(f"OPTIMIZE TABLE {table} FINAL")  # what the background merges do soon after
             print(f"merged the parts in {time.perf_counter() - t:.1f} s")
+        tables.close()
+        opened = open_browser(settings)
         with TestClient(create_app(opened.browser)) as client:
             print(f"embedded (chdb), {args.points:,}-point channel at 1,000 px:")
             bench_chart_on(opened.browser, "bench/charts", "CHA-1", args.rounds, client)

@@ -35,7 +35,6 @@ from expstream.exceptions import (
 )
 from expstream.query.browse import Browser
 from expstream.ui.auth import TokenMiddleware
-from expstream.ui.live import Changes
 from expstream.ui.thumbnails import NotAnImage
 from expstream.ui.views import charts, compare, experiment, leaderboard, projects
 from expstream.ui.views.base import json_response, render
@@ -98,9 +97,8 @@ async def _no_icon(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def create_app(browser: Browser, token: str | None = None, changes: Changes | None = None) -> Starlette:
-    """The UI over ``browser``; with ``token``, every request must bring it. ``changes``: bumped when the
-    embedded catch-up materialized something (live pages' long polls wake on it; without it they re-check)."""
+def create_app(browser: Browser, token: str | None = None) -> Starlette:
+    """The UI over ``browser``; with ``token``, every request must bring it."""
     e = "/p/{namespace}/{project}/e/{short_id}"
     routes = [
         Route("/", projects.page),
@@ -132,5 +130,4 @@ def create_app(browser: Browser, token: str | None = None, changes: Changes | No
         exception_handlers={NeptuneException: _on_expstream_error, HTTPException: _on_http_error, Exception: _on_crash},
     )
     app.state.browser = browser
-    app.state.changes = changes
     return app

@@ -211,8 +211,6 @@ def ui_browser(populated: Populated) -> Iterator[Any]:
     from expstream.ui.server import open_browser
 
     opened = open_browser(load_settings())
-    assert opened.catch_up is not None
-    opened.catch_up.once()
     yield opened.browser
     opened.close()
 

@@ -28,8 +28,6 @@ def client(scaled: Scaled) -> Iterator[Any]:
     from expstream.ui.server import open_browser
 
     opened = open_browser(load_settings())  # EXPSTREAM_HOME is the scaled home while the fixture lives
-    assert opened.catch_up is not None
-    opened.catch_up.once()
     with TestClient(create_app(opened.browser), raise_server_exceptions=False) as test_client:
         yield test_client
     opened.close()

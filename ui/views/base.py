@@ -98,7 +98,7 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 
 def browser(request: Request) -> Browser:
-    """The app's Browser (on the embedded default a stand-in that runs each call on the store thread)."""
+    """The app's Browser."""
     found: Browser = request.app.state.browser
     return found
 
