@@ -2,7 +2,8 @@
 
 python bench/bench_warm.py [--runs 5] [--points 1000000] [--only NAME ...]
 
-Rows: ``e2e`` (1M points logged, synced, read back in one process, daemon start included), ``sync`` (sync() right
+Rows: ``e2e`` (1M points logged, synced, read back in one process, daemon start included), ``e2e_warm`` (the
+same in a home whose daemon an earlier script left running), ``sync`` (sync() right
 after 1 point / with nothing new, warm daemon), ``read`` (get_numeric_channels_values of 1M points warm / first
 call in a new process), ``visible`` (a point logged → seen by a reader in another process, no sync), ``cold``
 (sync() of 100,000 points after the venv's chdb files were evicted from the page cache with
@@ -60,6 +61,10 @@ SCRIPTS = {
             t = time.perf_counter(); exp.sync(); none.append(time.perf_counter() - t)
         one.sort(); none.sort()
         out(one=one[len(one) // 2], none=none[len(none) // 2])
+    """,
+    "daemon_prepare": """
+        exp = new_exp("earlier"); exp.log_metric("loss", 0.0); exp.sync()  # leaves the home's daemon up
+        out(pid=os.getpid())
     """,
     "read_prepare": """
         n = int(sys.argv[1])
@@ -188,6 +193,9 @@ def measure(name: str, runs: int, points: int) -> dict[str, float]:
                     prepared = run("read_prepare", home, points)
                     stop_daemon(home)  # the first call pays the daemon start, like a fresh notebook on a cold home
                     results.append(run("read", home, points, prepared["id"]))
+                elif name == "e2e_warm":
+                    run("daemon_prepare", home)  # an earlier script of the same home left its daemon up
+                    results.append(run("e2e", home, points))
                 elif name == "visible":
                     results.append(visible(home))
                 else:
