@@ -397,12 +397,20 @@ class Browser:
 
     def line(self, project: str, short_id: str, channel: str, x: float, *, namespace: str = "user") -> str:
         """The whole text of the line at ``x`` (the list sends at most :data:`MAX_TEXT_CHARS` of each)."""
+        return self._point_at(project, short_id, namespace, channel, "text", "y", x)
+
+    def _point_at(
+        self, project: str, short_id: str, namespace: str, channel: str, kind: str, column: str, x: float
+    ) -> str:
+        """``column`` of the current generation's point at ``x`` of a ``kind`` log (the latest, should a
+        replay have written it twice); :class:`FileNotFound` when there is none."""
         with self.tables.hold():
             internal = self.resolve(project, short_id)
-            generation = self._generation(internal, namespace, channel, "text", short_id)
+            generation = self._generation(internal, namespace, channel, kind, short_id)
             df = self._q(
-                "SELECT argMax(y, ts) AS y, count() AS n FROM points_text WHERE experiment_id = {e:String} "
-                "AND namespace = {ns:String} AND channel = {c:String} AND generation = {g:UInt32} AND x = {x:Float64}",
+                f"SELECT argMax({column}, ts) AS value, count() AS n FROM points_{kind} "
+                "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND channel = {c:String} "
+                "AND generation = {g:UInt32} AND x = {x:Float64}",
                 e=internal,
                 ns=namespace,
                 c=channel,
@@ -411,7 +419,7 @@ class Browser:
             )
         if df.empty or int(df["n"].iloc[0]) == 0:
             raise FileNotFound(f"{channel} at x={x:g}")
-        return str(df["y"].iloc[0])
+        return str(df["value"].iloc[0])
 
     def images(self, project: str, short_id: str, channel: str) -> list[dict[str, Any]]:
         """The points of an image log: x, name, description, size (bytes come from :meth:`image`)."""
@@ -431,20 +439,7 @@ class Browser:
         ]
 
     def image(self, project: str, short_id: str, channel: str, x: float) -> bytes:
-        with self.tables.hold():
-            internal = self.resolve(project, short_id)
-            generation = self._generation(internal, "user", channel, "image", short_id)
-            df = self._q(
-                "SELECT argMax(sha256, ts) AS sha256, count() AS n FROM points_image WHERE experiment_id = {e:String} "
-                "AND namespace = 'user' AND channel = {c:String} AND generation = {g:UInt32} AND x = {x:Float64}",
-                e=internal,
-                c=channel,
-                g=generation,
-                x=float(x),
-            )
-        if df.empty or int(df["n"].iloc[0]) == 0:
-            raise FileNotFound(f"{channel} at x={x:g}")
-        return self.reader.blob(str(df["sha256"].iloc[0]))
+        return self.reader.blob(self._point_at(project, short_id, "user", channel, "image", "sha256", x))
 
     # --- files -------------------------------------------------------------------------------
 
