@@ -15,7 +15,9 @@ runs on chdb and on a ClickHouse 18.16 server (no window functions there). Value
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,17 @@ from expstream.consumers.sinks.base import TableStore
 from expstream.consumers.sinks.layout import ROLLUP_LEVELS, rollup_width
 from expstream.exceptions import InvalidChannelValue
 
-__all__ = ["AXES", "MAX_WIDTH", "ChannelSpan", "envelope", "rolled_envelope", "rolled_x_range", "span"]
+__all__ = [
+    "AXES",
+    "MAX_WIDTH",
+    "ChannelSpan",
+    "envelope",
+    "rolled_envelope",
+    "rolled_wholes",
+    "rolled_x_range",
+    "rolled_x_ranges",
+    "span",
+]
 
 #: what a chart's x can be: the logged x (step), or the point's timestamp (absolute or relative time)
 AXES = {"step": "x", "time": "ts"}
@@ -200,3 +212,117 @@ def rolled_envelope(
     out = pd.concat(found, ignore_index=True)
     out["bucket"] = np.arange(len(out))
     return out
+
+
+# --- several channels of one experiment at once (a page asks for every chart in view together) ---------------
+
+# the channels asked, each in its own generation: the sets let the key skip the rest, transform() picks each
+# channel's own value (the arrays are parameters: constants, as transform needs them, also on 18.16)
+_MANY = (
+    "experiment_id = {e:String} AND namespace = {ns:String} AND channel IN (SELECT arrayJoin({cs:Array(String)})) "
+    "AND generation IN (SELECT arrayJoin({gs:Array(UInt32)})) "
+    "AND generation = transform(channel, {cs:Array(String)}, {gs:Array(UInt32)}, toUInt32(0))"
+)
+
+_ROLLED_MANY = (
+    "SELECT channel, floor((bucket - transform(channel, {cs:Array(String)}, {b0s:Array(Float64)}, toFloat64(0))) "
+    "/ transform(channel, {cs:Array(String)}, {ks:Array(Float64)}, toFloat64(1))) AS column, sum(n) AS count, "
+    "argMin(yf, xf) AS y_first, argMax(yl, xl) AS y_last, min(lo) AS y_min, max(hi) AS y_max, "
+    "min(xf) AS x_first, max(xl) AS x_last, argMin(xlo, (lo, xlo)) AS x_at_min, argMin(xhi, (-hi, xhi)) AS x_at_max "
+    "FROM (SELECT channel, bucket, any(count) AS n, any(x_first) AS xf, any(y_first) AS yf, any(x_last) AS xl, "
+    "any(y_last) AS yl, any(y_min) AS lo, any(x_at_min) AS xlo, any(y_max) AS hi, any(x_at_max) AS xhi "
+    f"FROM points_rollup WHERE {_MANY} AND level IN (SELECT arrayJoin({{levels:Array(UInt8)}})) "
+    "AND level = transform(channel, {cs:Array(String)}, {levels:Array(UInt8)}, toUInt8(255)) "
+    "AND bucket >= transform(channel, {cs:Array(String)}, {b0s:Array(Float64)}, toFloat64(0)) "
+    "AND bucket < transform(channel, {cs:Array(String)}, {b1s:Array(Float64)}, toFloat64(0)) "
+    "GROUP BY channel, bucket, event_id) "
+    "GROUP BY channel, column ORDER BY channel, column"
+)
+
+
+def _many(experiment_id: str, namespace: str, generations: Mapping[str, int]) -> dict[str, Any]:
+    channels = list(generations)
+    return {"e": experiment_id, "ns": namespace, "cs": channels, "gs": [int(generations[c]) for c in channels]}
+
+
+def rolled_x_ranges(
+    tables: TableStore, experiment_id: str, namespace: str, generations: Mapping[str, int]
+) -> dict[str, tuple[float, float]]:
+    """:func:`rolled_x_range` of several channels (channel → its generation) in two queries: channel → its
+    smallest and largest x, for the channels the rollups cover (the others are absent)."""
+    if not generations:
+        return {}
+    df = tables.query_df(
+        f"SELECT channel, count() AS n, min(x_first) AS lo, max(x_last) AS hi FROM points_rollup WHERE {_MANY} "
+        "AND level = {level:UInt8} GROUP BY channel",
+        {**_many(experiment_id, namespace, generations), "level": ROLLUP_LEVELS - 1},
+    )
+    found = {
+        str(c): (float(lo), float(hi))
+        for c, n, lo, hi in zip(df["channel"], df["n"], df["lo"], df["hi"], strict=True)
+        if int(n)
+    }
+    if not found:
+        return {}
+    # points below a channel's first rolled x were stored before the rollups existed (x is in the key)
+    covered = {c: generations[c] for c in found}
+    older = tables.query_df(
+        f"SELECT channel, count() AS n FROM points_numeric WHERE {_MANY} AND x < {{top:Float64}} "
+        "AND x < transform(channel, {cs:Array(String)}, {los:Array(Float64)}, toFloat64(0)) GROUP BY channel",
+        {
+            **_many(experiment_id, namespace, covered),
+            "los": [found[c][0] for c in covered],
+            "top": max(lo for lo, _ in found.values()),
+        },
+    )
+    for c, n in zip(older["channel"], older["n"], strict=True):
+        if int(n):
+            found.pop(str(c), None)
+    return found
+
+
+def rolled_wholes(
+    tables: TableStore,
+    experiment_id: str,
+    namespace: str,
+    spans: Mapping[str, tuple[int, float, float]],
+    *,
+    width: int,
+) -> dict[str, pd.DataFrame]:
+    """The envelope of the whole x-range of several channels in one query: ``spans`` maps a channel to its
+    generation and the smallest and largest x that :func:`rolled_x_ranges` found (or smaller and larger ones).
+
+    A whole range needs no points: the level buckets that hold its two ends hold no point outside it, so every
+    answered bucket is ``k`` whole level buckets and exact. Channels that no level fits (fewer than 16 x-units a
+    pixel: read their points with :func:`envelope`) are absent. Same columns as :func:`envelope`."""
+    plans: dict[str, tuple[int, int, float, float, float]] = {}  # channel → generation, level, b0, b1, k
+    for channel, (generation, lo, hi) in spans.items():
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or not (1 <= width <= MAX_WIDTH):
+            continue
+        per_pixel = (hi - lo) / width
+        level = next((lv for lv in reversed(range(ROLLUP_LEVELS)) if rollup_width(lv) <= per_pixel), None)
+        if level is None:
+            continue
+        w = rollup_width(level)
+        plans[channel] = (generation, level, math.floor(lo / w), math.floor(hi / w) + 1, max(1, int(per_pixel // w)))
+    if not plans:
+        return {}
+    cs = list(plans)
+    df = tables.query_df(
+        _ROLLED_MANY,
+        {
+            **_many(experiment_id, namespace, {c: plans[c][0] for c in cs}),
+            "levels": [plans[c][1] for c in cs],
+            "b0s": [float(plans[c][2]) for c in cs],
+            "b1s": [float(plans[c][3]) for c in cs],
+            "ks": [float(plans[c][4]) for c in cs],
+        },
+    )
+    df = df.rename(columns={"column": "bucket"})
+    out = {}
+    for name, part in df.groupby("channel", sort=False):
+        part = part.drop(columns="channel").reset_index(drop=True)
+        part["bucket"] = np.arange(len(part))
+        out[str(name)] = part
+    empty = df.drop(columns="channel").iloc[0:0]
+    return {c: out.get(c, empty) for c in cs}

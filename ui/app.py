@@ -9,11 +9,14 @@ wheel, so the UI works air-gapped.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import logging
 from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -22,28 +25,15 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from expstream.exceptions import (
-    ArtifactPathError,
-    ChannelDoesNotExist,
-    ExperimentNotFound,
-    ExpstreamIOError,
-    ExpstreamTimeoutError,
-    FileNotFound,
-    InvalidChannelValue,
-    NeptuneException,
-    ProjectNotFound,
-)
+from expstream.exceptions import ExpstreamIOError, ExpstreamTimeoutError, NeptuneException
 from expstream.query.browse import Browser
 from expstream.ui.auth import TokenMiddleware
-from expstream.ui.thumbnails import NotAnImage
 from expstream.ui.views import charts, compare, experiment, leaderboard, projects
-from expstream.ui.views.base import json_response, render
+from expstream.ui.views.base import json_response, render, status_of
 
 __all__ = ["create_app", "plotly_js"]
 
 log = logging.getLogger("expstream.ui")
-
-_NOT_FOUND = (ExperimentNotFound, ProjectNotFound, ChannelDoesNotExist, FileNotFound, ArtifactPathError)
 
 
 def plotly_js() -> Path:
@@ -66,12 +56,9 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 
 async def _on_expstream_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, _NOT_FOUND):
-        return _error(request, 404, str(exc))
-    if isinstance(exc, InvalidChannelValue):
-        return _error(request, 400, str(exc))
-    if isinstance(exc, NotAnImage):  # the request is fine, the logged point is not an image
-        return _error(request, 422, str(exc))
+    status = status_of(exc)
+    if status is not None:
+        return _error(request, status, str(exc))
     if isinstance(exc, (ExpstreamTimeoutError, ExpstreamIOError)):
         log.warning("store unavailable for %s: %s", request.url.path, exc)
         return _error(request, 503, "the store is busy or unavailable; try again in a moment")
@@ -89,8 +76,18 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal error")
 
 
+@functools.cache
+def _plotly_gzipped() -> bytes:
+    """The bundle compressed once: gzipping its 4.8 MB for every page load cost the server ~0.2 s of a core."""
+    return gzip.compress(plotly_js().read_bytes(), compresslevel=6)
+
+
 async def _plotly(request: Request) -> Response:
-    return FileResponse(plotly_js(), media_type="text/javascript", headers={"cache-control": "public, max-age=86400"})
+    headers = {"cache-control": "public, max-age=86400", "vary": "accept-encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body = await run_in_threadpool(_plotly_gzipped)
+        return Response(body, media_type="text/javascript", headers={**headers, "content-encoding": "gzip"})
+    return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
 
 
 async def _no_icon(request: Request) -> Response:
@@ -106,6 +103,7 @@ def create_app(browser: Browser, token: str | None = None) -> Starlette:
         Route("/p/{namespace}/{project}", leaderboard.page),
         Route("/p/{namespace}/{project}/api/leaderboard", leaderboard.data),
         Route("/p/{namespace}/{project}/api/chart", charts.data),
+        Route("/p/{namespace}/{project}/api/charts", charts.many),
         Route("/p/{namespace}/{project}/compare", compare.page),
         Route("/p/{namespace}/{project}/api/compare", compare.data),
         Route(e, experiment.page),
@@ -121,7 +119,8 @@ def create_app(browser: Browser, token: str | None = None) -> Starlette:
         Route("/favicon.ico", _no_icon),
         Mount("/static", StaticFiles(directory=str(resources.files("expstream.ui") / "static")), name="static"),
     ]
-    middleware = [Middleware(GZipMiddleware, minimum_size=1024)]
+    # level 1: a 1.1 MB batch of charts compresses in 10 ms (level 9, the default: 138 ms) to 6% more bytes
+    middleware = [Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)]
     if token:
         middleware.insert(0, Middleware(TokenMiddleware, token=token))
     app = Starlette(

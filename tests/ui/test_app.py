@@ -204,3 +204,24 @@ def test_token_is_required_beyond_loopback_and_checked(ui_browser: Any) -> None:
         assert guarded.get("/?token=" + quote("s3cret; x")).status_code == 200  # sets the cookie
         assert guarded.get("/api/projects").status_code == 200  # the cookie carries on
         assert "s3cret" not in str(guarded.cookies.get("expstream_ui_token"))
+
+
+def test_many_charts_in_one_request(client: Any, populated: Populated) -> None:
+    """A page asks for every chart in view at once: each answer equals the chart asked alone, and a channel that
+    cannot be drawn holds its error in its place while the others are drawn."""
+    asked = ["train/loss", "nope", "val/acc", "notes"]
+    many = client.get(f"{P}/api/charts", params={"ids": "VIS-1", "channel": asked, "width": 500}).json()["charts"]
+    assert len(many) == 4
+    for channel, index in (("train/loss", 0), ("val/acc", 2)):
+        alone = client.get(f"{P}/api/chart", params={"ids": "VIS-1", "channel": channel, "width": 500}).json()
+        assert many[index] == alone
+    assert many[0]["series"][0]["y"] == populated.values["train/loss"]["train/loss"].tolist()
+    assert many[1]["status"] == 404 and "nope" in many[1]["error"]
+    assert many[3]["status"] == 400 and "numeric" in many[3]["error"]
+    both = client.get(f"{P}/api/charts", params={"ids": "VIS-1,VIS-2", "channel": ["train/loss"]}).json()
+    assert [s["points"] for s in both["charts"][0]["series"]] == [300, 150]
+    assert client.get(f"{P}/api/charts?ids=VIS-1").status_code == 400  # no channel
+    too_many = "&".join(f"channel=c{i}" for i in range(51))
+    assert client.get(f"{P}/api/charts?ids=VIS-1&{too_many}").status_code == 400
+    assert client.get(f"{P}/api/charts?ids=VIS-99&channel=train/loss").status_code == 404
+    assert client.get(f"{P}/api/charts?ids=VIS-1&channel=train/loss&width=abc").status_code == 400

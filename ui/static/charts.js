@@ -1,9 +1,12 @@
 // expstream charts: every chart asks the server for the per-pixel envelope of its x-range
 // (first/min/max/last per pixel column) and draws it with the plotly bundle the server serves.
 // Zoom and pan ask again for the zoomed range, so nothing is ever sampled away.
-// An experiment may have thousands of logs: a chart is asked for only when it scrolls into view, at most
-// MAX_IN_FLIGHT at a time (a card scrolled past before its turn is skipped), and at most MAX_DRAWN stay drawn
+// An experiment may have thousands of logs: a chart is asked for only when it scrolls into view, the charts in
+// view in batches of BATCH a request and at most MAX_IN_FLIGHT requests at a time (a card scrolled past before its
+// turn is skipped), and at most MAX_DRAWN stay drawn
 // (the ones out of view are purged first and drawn again when they come back), so the page stays responsive.
+// The plotly bundle is a deferred script that takes about a second to evaluate: the charts in view are asked
+// for before it runs (their answers arrive meanwhile) and drawn once it has.
 "use strict";
 
 const Charts = (() => {
@@ -11,10 +14,18 @@ const Charts = (() => {
   const settings = { axis: "step", ylog: false, smooth: 0 };
   const cards = [];
   const MAX_IN_FLIGHT = 4;
+  const BATCH = 20;  // charts asked in one request at most
   const MAX_DRAWN = 60;
   const queue = [];
   let inFlight = 0;
+  let pumping = false;
   let observer = null;
+  // the deferred bundle is parsed before this file runs, and executes after it: its load event says it is ready
+  const plotlyReady = new Promise((resolve) => {
+    if (window.Plotly) { resolve(); return; }
+    const tag = document.querySelector('script[src$="plotly.min.js"]');
+    if (tag) tag.addEventListener("load", () => resolve(), { once: true });
+  });
 
   // plotly reads a little HTML in trace names: user strings go in as text, entities and all
   const asText = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -36,28 +47,84 @@ const Charts = (() => {
     return { step: "step", relative: "seconds since start", time: "time (UTC)" }[settings.axis];
   }
 
-  async function fetchChart(card, range) {
-    const width = Math.max(50, Math.min(4000, Math.round(card.plot.clientWidth || 600)));
+  const widthOf = (card) => Math.max(50, Math.min(4000, Math.round(card.plot.clientWidth || 600)));
+
+  function fail(card, message) {
+    card.el.classList.add("failed");
+    card.el.querySelector("figcaption").dataset.error = String(message);
+  }
+
+  // one card's answer for range (a zoom), or null when the request failed (the card says why)
+  async function request(card, range) {
     const q = new URLSearchParams({
       ids: card.ids.join(","), channel: card.channel, namespace: card.namespace, axis: settings.axis,
-      width: String(width),
+      width: String(widthOf(card)),
     });
     if (range) { q.set("x_from", String(range[0])); q.set("x_to", String(range[1])); }
-    const response = await fetch(`/p/${card.project}/api/chart?${q}`);  // rejects when offline: caught by draw
-    if (!response.ok) throw new Error(`chart ${card.channel}: ${response.status}`);
-    return response.json();
+    try {
+      const response = await fetch(`/p/${card.project}/api/chart?${q}`);  // rejects when offline
+      if (!response.ok) throw new Error(`chart ${card.channel}: ${response.status}`);
+      return await response.json();
+    } catch (err) {
+      fail(card, err.message);
+      return null;
+    }
+  }
+
+  // the whole range of every card of a batch (one namespace) in one request: one answer or null per card
+  async function requestBatch(batch) {
+    const first = batch[0];
+    const q = new URLSearchParams({
+      ids: first.ids.join(","), namespace: first.namespace, axis: settings.axis,
+      width: String(Math.max(...batch.map(widthOf))),
+    });
+    for (const card of batch) q.append("channel", card.channel);
+    let answers;
+    try {
+      const response = await fetch(`/p/${first.project}/api/charts?${q}`);
+      if (!response.ok) throw new Error(`charts: ${response.status}`);
+      answers = (await response.json()).charts;
+    } catch (err) {
+      answers = batch.map(() => ({ error: err.message }));
+    }
+    return batch.map((card, i) => {
+      const answer = answers[i];
+      if (answer && !answer.error) return answer;
+      fail(card, answer ? answer.error : "no answer");
+      return null;
+    });
+  }
+
+  // cards of one namespace, at most BATCH a request
+  function batches(list) {
+    const out = [];
+    for (const card of list) {
+      const last = out[out.length - 1];
+      if (last && last.length < BATCH && last[0].namespace === card.namespace) last.push(card);
+      else out.push([card]);
+    }
+    return out;
+  }
+
+  // ask for a batch and draw its answers; answered() runs as soon as the answers are in, before the drawing
+  async function load(batch, answered) {
+    for (const card of batch) card.loading = true;
+    try {
+      const answers = await requestBatch(batch);
+      if (answered) answered();
+      await Promise.all(batch.map((card, i) => show(card, answers[i], null)));
+    } finally {
+      for (const card of batch) card.loading = false;
+    }
   }
 
   async function draw(card) {
     const range = card.range;
-    let data;
-    try {
-      data = await fetchChart(card, range);
-    } catch (err) {
-      card.el.classList.add("failed");
-      card.el.querySelector("figcaption").dataset.error = String(err.message);
-      return;
-    }
+    await show(card, await request(card, range), range);
+  }
+
+  async function show(card, data, range) {
+    if (!data) return;
     card.data = data;
     const traces = [];
     data.series.forEach((s, i) => {
@@ -82,6 +149,7 @@ const Charts = (() => {
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
     };
     if (range) layout.xaxis.range = range.map(toX);
+    await plotlyReady;
     card.drawing = true;
     await Plotly.react(card.plot, traces, layout, { displaylogo: false, responsive: true,
       modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"] });
@@ -99,21 +167,28 @@ const Charts = (() => {
     }
   }
 
+  // the cards queued while in view, in batches; a slot is free again once a batch's answers are in, so the
+  // next request need not wait for plotly to draw the last one
   function pump() {
     while (inFlight < MAX_IN_FLIGHT && queue.length) {
-      const card = queue.shift();
-      card.queued = false;
-      if (!card.visible || card.data) continue;  // scrolled past before its turn
-      inFlight++;
-      draw(card).finally(() => { inFlight--; forget(); pump(); });
+      const wanted = queue.splice(0, BATCH);
+      for (const card of wanted) card.queued = false;
+      const ready = wanted.filter((card) => card.visible && !card.data);  // not scrolled past before their turn
+      for (const batch of batches(ready)) {
+        inFlight++;
+        load(batch, () => { inFlight--; pump(); }).finally(forget);
+      }
     }
   }
 
   function visible(card) {
-    if (!card.visible || card.queued) return;
+    if (!card.visible || card.queued || card.loading) return;
     card.queued = true;
     queue.push(card);
-    pump();
+    if (!pumping) {  // once the cards that came into view together are queued: they share requests
+      pumping = true;
+      queueMicrotask(() => { pumping = false; pump(); });
+    }
   }
 
   // purge the charts out of view beyond MAX_DRAWN (their DOM and data); they are asked again when back in view
@@ -125,6 +200,7 @@ const Charts = (() => {
       excess--;
       Plotly.purge(card.plot);
       card.data = null;
+      card.range = null;  // back in view, it is drawn whole again
       card.bound = false;
       delete card.el.dataset.drawn;
       delete card.el.dataset.points;
@@ -149,14 +225,26 @@ const Charts = (() => {
       cards.push(card);
       observer.observe(el);
     }
+    // the observer first reports after a rendering step, which waits for the deferred plotly bundle: ask for
+    // the charts already in view now, so that their answers arrive while the bundle evaluates
+    const bottom = window.innerHeight + 200;
+    for (const card of cards) {
+      if (card.visible || card.el.closest("[hidden]")) continue;
+      const box = card.el.getBoundingClientRect();
+      if (box.height > 0 && box.top < bottom && box.bottom > -200) { card.visible = true; visible(card); }
+    }
   }
 
   // redraw what is visible and not zoomed (live updates); everything after a setting changed
   function refresh(all) {
+    const whole = [];
     for (const card of cards) {
       if (all) { card.range = null; card.data = card.visible ? card.data : null; }
-      if (card.visible && (all || card.range === null)) draw(card);
+      if (!card.visible || card.loading) continue;
+      if (card.range === null) whole.push(card);
+      else if (all) draw(card);
     }
+    for (const batch of batches(whole)) load(batch);
   }
 
   function bindTools() {

@@ -13,10 +13,31 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
-from expstream.exceptions import InvalidChannelValue
+from expstream.exceptions import (
+    ArtifactPathError,
+    ChannelDoesNotExist,
+    ExperimentNotFound,
+    FileNotFound,
+    InvalidChannelValue,
+    ProjectNotFound,
+)
 from expstream.query.browse import Browser
+from expstream.ui.thumbnails import NotAnImage
 
-__all__ = ["browser", "float_arg", "int_arg", "json_response", "project_of", "render"]
+__all__ = ["browser", "float_arg", "int_arg", "json_response", "project_of", "render", "status_of"]
+
+_NOT_FOUND = (ExperimentNotFound, ProjectNotFound, ChannelDoesNotExist, FileNotFound, ArtifactPathError)
+
+
+def status_of(exc: Exception) -> int | None:
+    """The HTTP status of an error that says what was wrong with the request, None for any other."""
+    if isinstance(exc, _NOT_FOUND):
+        return 404
+    if isinstance(exc, InvalidChannelValue):
+        return 400
+    if isinstance(exc, NotAnImage):  # the request is fine, the logged point is not an image
+        return 422
+    return None
 
 
 def _when(seconds: float | None) -> str:
