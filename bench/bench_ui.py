@@ -131,6 +131,11 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5, help="timed calls per figure")
     parser.add_argument("--clickhouse", help="a fresh database URL: measure the chart on that server too")
+    parser.add_argument(
+        "--big-board",
+        default="20,10,100000",
+        help="EXPERIMENTS,LOGS,POINTS: a leaderboard whose logs are long (points and rollups as the consumer writes)",
+    )
     args = parser.parse_args()
     with fresh_home():
         from starlette.testclient import TestClient
@@ -171,6 +176,13 @@ def main() -> None:
             took = time.perf_counter() - t
             print(f"inserted {args.experiments:,} experiments x {args.channels} channels in {took:.1f} s")
             t = time.perf_counter()
+            big_e, big_c, big_p = (int(v) for v in args.big_board.split(","))
+            for experiment in _experiments(tables, "bench/bigboard", big_e, 1.7e9):
+                for c in range(big_c):
+                    _channel(tables, experiment, f"metric_{c:02d}", big_p)
+            took = time.perf_counter() - t
+            print(f"inserted {big_e} experiments x {big_c} logs of {big_p:,} points (and rollups) in {took:.1f} s")
+            t = time.perf_counter()
             for table in ("experiments", "states", "parameters", "channels", "points_numeric"):
                 tables.query_df(f"OPTIMIZE TABLE {table} FINAL")  # what the background merges do soon after
             print(f"merged the parts in {time.perf_counter() - t:.1f} s")
@@ -203,6 +215,16 @@ def main() -> None:
             _report(
                 "  leaderboard page, HTTP request",
                 _timed(lambda: client.get("/p/bench/board").raise_for_status(), args.rounds),
+            )
+            print(f"embedded (chdb), leaderboard of {big_e} experiments x {big_c} logs of {big_p:,} points:")
+            assert opened.browser.leaderboard("bench/bigboard")["total"] == big_e
+            _report(
+                "  Browser.leaderboard, first page (every log's last value)",
+                _timed(lambda: opened.browser.leaderboard("bench/bigboard"), args.rounds),
+            )
+            _report(
+                "  sorted by a log's last value",
+                _timed(lambda: opened.browser.leaderboard("bench/bigboard", sort="channel_metric_03"), args.rounds),
             )
         opened.close()
     if args.clickhouse:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from expstream import rules
 from expstream.consumers.sinks.base import TableStore
+from expstream.consumers.sinks.layout import ROLLUP_LEVELS
 
 __all__ = ["DYNAMIC", "NUMERIC_TEXT", "SYSTEM_COLUMNS", "Page", "page", "sort_key_of_text"]
 
@@ -104,6 +105,23 @@ _CURRENT_OF = (
     "(experiment_id, generation) IN (SELECT experiment_id, max(generation) FROM channels "
     f"WHERE namespace = 'user' AND channel = {{k:String}} AND experiment_id IN ({_IDS}) GROUP BY experiment_id)"
 )
+
+
+def _last_numeric(where: str, by: str) -> str:
+    """The last value of numeric logs (``where``: which experiments, logs and generations; ``by``: the grouping),
+    ``by`` columns and ``last``. Why from the coarsest rollup level: every batch of points writes a row there
+    (one per batch, not per point), so a log of millions of points costs a few rows; a log that has no rollups
+    (points stored before they existed) reads its points."""
+    top = ROLLUP_LEVELS - 1
+    return (
+        f"SELECT {by}, argMax(y_last, x_last) AS last FROM points_rollup WHERE namespace = 'user' AND level = {top} "
+        f"AND {where} GROUP BY {by} "
+        f"UNION ALL SELECT {by}, argMax(y, x) AS last FROM points_numeric WHERE namespace = 'user' AND {where} "
+        "AND (experiment_id, channel, generation) NOT IN (SELECT experiment_id, channel, generation "
+        f"FROM points_rollup WHERE namespace = 'user' AND level = {top} AND {where}) GROUP BY {by}"
+    )
+
+
 _SORT_KEYS = {
     "parameter": (
         f"SELECT experiment_id, {_TEXT_KEY.format(v='value')} FROM (SELECT experiment_id, any(value) AS value "
@@ -117,8 +135,8 @@ _SORT_KEYS = {
     ),
     "channel": (
         "SELECT experiment_id, 1 AS has_key, toUInt8(1) AS is_num, last AS num, '' AS txt FROM ("
-        "SELECT experiment_id, argMax(y, x) AS last FROM points_numeric WHERE namespace = 'user' "
-        f"AND channel = {{k:String}} AND {_CURRENT_OF} GROUP BY experiment_id) "
+        + _last_numeric("channel = {k:String} AND " + _CURRENT_OF, by="experiment_id")
+        + ") "
         f"UNION ALL SELECT experiment_id, {_TEXT_KEY.format(v='last')} FROM ("
         "SELECT experiment_id, argMax(y, x) AS last FROM points_text WHERE namespace = 'user' "
         f"AND channel = {{k:String}} AND {_CURRENT_OF} GROUP BY experiment_id)"
@@ -148,11 +166,12 @@ _FILTERS = {
 # the page's wide columns: (experiment, column, value as text) for the listed experiments
 _VALUES = (
     "SELECT experiment_id, concat('channel_', channel) AS column, toString(last) AS value FROM ("
-    "SELECT experiment_id, channel, argMax(y, x) AS last FROM points_numeric "
-    "WHERE namespace = 'user' AND {listed} "
-    "AND (experiment_id, channel, generation) IN (SELECT experiment_id, channel, max(generation) "
-    "FROM channels WHERE namespace = 'user' AND {listed} "
-    "GROUP BY experiment_id, channel) GROUP BY experiment_id, channel) "
+    + _last_numeric(
+        "{listed} AND (experiment_id, channel, generation) IN (SELECT experiment_id, channel, max(generation) "
+        "FROM channels WHERE namespace = 'user' AND {listed} GROUP BY experiment_id, channel)",
+        by="experiment_id, channel",
+    )
+    + ") "
     "UNION ALL SELECT experiment_id, concat('channel_', channel) AS column, last AS value FROM ("
     "SELECT experiment_id, channel, argMax(y, x) AS last FROM points_text "
     "WHERE namespace = 'user' AND {listed} "

@@ -103,10 +103,27 @@ def tables(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         MemoryTransport(log).send(topic, key, [message])
     for group, batch in (("materializer", 50), ("replay", 13)):
         Runner(MemorySource(log, group=group), store, objects, group=group, max_records=batch).catch_up()
+    _stored_before_the_rollups(store)
     with store.hold():
         yield store
     store.close()
     objects.close()
+
+
+def _stored_before_the_rollups(store: TableStore) -> None:
+    """A numeric log ``old`` in every third experiment whose points have no rollups (written before they existed):
+    its last value must come from the points, the others' from the rollups."""
+    ids = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(1, N + 1, 3)]
+    n = len(ids)
+    store.insert("channels", {"experiment_id": ids, "namespace": ["user"] * n, "channel": ["old"] * n,
+                              "type": ["numeric"] * n, "generation": [0] * n, "ts": [T0] * n})  # fmt: skip
+    xs = [0.0, 1.0, 2.0]
+    store.insert(
+        "points_numeric",
+        {"experiment_id": [e for e in ids for _ in xs], "namespace": ["user"] * (3 * n),
+         "channel": ["old"] * (3 * n), "generation": [0] * (3 * n), "x": xs * n,
+         "y": [float(i * 10 + x) for i in range(n) for x in xs], "ts": [T0] * (3 * n), "session_id": ["s"] * (3 * n)},
+    )  # fmt: skip
 
 
 # --- the reference: the legacy reader's rows, filtered, sorted and cut in Python ------------------------------
@@ -184,6 +201,7 @@ def test_columns_are_the_projects(tables: TableStore) -> None:
     dynamic = [c for c in board.columns if c.startswith(("channel_", "parameter_", "property_"))]
     assert got.columns == list(leaderboard.SYSTEM_COLUMNS) + dynamic
     assert "parameter_other" not in got.columns  # another project's
+    assert {"channel_loss", "channel_old"} <= set(got.columns)  # last values from the rollups, and from the points
     assert {r["state"] for r in board.to_dict("records")} == {"succeeded", "failed", "running", "aborted"}
 
 
