@@ -539,8 +539,9 @@ class Browser:
             for x, n, d, s in zip(df["x"], df["image_name"], df["description"], df["size"], strict=True)
         ]
 
-    def image(self, project: str, short_id: str, channel: str, x: float) -> bytes:
-        return self.reader.blob(self._point_at(project, short_id, "user", channel, "image", "sha256", x))
+    def image_digest(self, project: str, short_id: str, channel: str, x: float) -> str:
+        """The SHA-256 of an image log's point at ``x``: the key of its bytes (:meth:`blob`)."""
+        return self._point_at(project, short_id, "user", channel, "image", "sha256", x)
 
     # --- files -------------------------------------------------------------------------------
 

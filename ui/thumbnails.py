@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from expstream.exceptions import NeptuneException
 
-__all__ = ["CACHE_BYTES", "SIZE", "NotAnImage", "thumbnail"]
+__all__ = ["CACHE_BYTES", "SIZE", "NotAnImage", "cached", "thumbnail"]
 
 #: longest side of a thumbnail, in pixels (twice the gallery's 360 CSS px, for sharp high-DPI screens)
 SIZE = 720
@@ -37,16 +37,26 @@ class NotAnImage(NeptuneException):
     """An image log's point that no thumbnail can be made of (the message says why)."""
 
 
-def thumbnail(data: bytes) -> bytes:
-    """A PNG of ``data`` fitting SIZE x SIZE; ``data`` itself when it already fits.
-
-    Raises :class:`NotAnImage` when Pillow cannot read ``data`` or it has too many pixels to decode safely."""
-    global _cached_bytes
-    key = hashlib.sha256(data).hexdigest()
+def cached(key: str) -> bytes | None:
+    """The thumbnail made of the image whose SHA-256 is ``key``, if the cache holds it: the store need not be
+    read again for it."""
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+    return None
+
+
+def thumbnail(data: bytes, key: str | None = None) -> bytes:
+    """A PNG of ``data`` fitting SIZE x SIZE; ``data`` itself when it already fits. ``key``: the SHA-256 of ``data``
+    when the caller knows it (the store addresses images by it), else computed here.
+
+    Raises :class:`NotAnImage` when Pillow cannot read ``data`` or it has too many pixels to decode safely."""
+    global _cached_bytes
+    key = key or hashlib.sha256(data).hexdigest()
+    found = cached(key)
+    if found is not None:
+        return found
     try:
         with Image.open(io.BytesIO(data)) as picture:
             width, height = picture.size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -52,3 +53,14 @@ def test_the_cache_keeps_at_most_cache_bytes(monkeypatch: pytest.MonkeyPatch) ->
     made = [first] + [thumbnail(_png(1000, 1000, seed=seed)) for seed in (2, 3, 4)]
     assert len(thumbnails._cache) == 2 and thumbnails._cached_bytes == sum(len(t) for t in made[-2:])
     assert thumbnail(_png(1000, 1000, seed=4)) is made[-1]  # a hit: the same object, not made again
+
+
+def test_a_thumbnail_is_found_by_the_digest_the_store_addresses_the_image_by(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(thumbnails, "_cache", type(thumbnails._cache)())
+    monkeypatch.setattr(thumbnails, "_cached_bytes", 0)
+    data = _png(1000, 1000, seed=6)
+    digest = hashlib.sha256(data).hexdigest()
+    assert thumbnails.cached(digest) is None
+    made = thumbnail(data, digest)
+    assert thumbnails.cached(digest) is made  # the next request skips reading the 1000 x 1000 image
+    assert thumbnail(data) is made  # the same key when the digest is computed here

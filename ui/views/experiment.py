@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from expstream.exceptions import FileNotFound, InvalidChannelValue
-from expstream.ui.thumbnails import thumbnail
+from expstream.ui.thumbnails import cached, thumbnail
 from expstream.ui.views.base import browser, float_arg, int_arg, json_response, project_of, render
 
 
@@ -115,11 +115,14 @@ def image(request: Request) -> Response:
     thumb = request.query_params.get("thumb", "")
     if thumb not in ("", "0", "1"):
         raise InvalidChannelValue("thumb=1 (a thumbnail) or no thumb (the image)", repr(thumb))
-    data = browser(request).image(
+    found = browser(request)
+    digest = found.image_digest(
         project_of(request), request.path_params["short_id"], request.query_params.get("channel", ""), x
     )
-    if thumb == "1":
-        data = thumbnail(data)  # the gallery's slide; the full image is what a click opens
+    if thumb == "1":  # the gallery's slide; the full image is what a click opens
+        data = cached(digest) or thumbnail(found.blob(digest), digest)
+    else:
+        data = found.blob(digest)
     kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "application/octet-stream"
     return Response(data, media_type=kind, headers={"cache-control": "private, max-age=3600"})
 
