@@ -59,9 +59,11 @@ def _arrow_stream(columns: Mapping[str, Sequence[Any]]) -> memoryview | None:
     return memoryview(sink.getvalue())
 
 
-#: larger inserts go in as statements of at most this many rows: the engine's working memory of one statement
-#: is then reused by the next instead of being faulted in for the whole batch at once (1M points as one
-#: statement: 0.27-0.29 s, ~84,000 page faults; as four: 0.21-0.25 s, ~24,000; as eight: 0.31-0.44 s)
+#: an insert of more than twice this many rows (a backlog: a script logged 1M points before the warm materializer
+#: was up) goes in as statements of this many rows: the engine's working memory of one statement is then reused
+#: by the next instead of being faulted in for the whole batch at once (1M points as one statement: 0.27-0.29 s,
+#: ~84,000 page faults; as four: 0.21-0.25 s, ~24,000; as eight: 0.31-0.44 s). Smaller batches stay one
+#: statement: more, smaller parts made the next read of them slower (bench_warm e2e_warm: read 0.35 -> 0.42 s)
 CHUNK_ROWS = 262_144
 
 
@@ -213,8 +215,9 @@ class ChdbTables(TableStore):
                         stream.append(payload)
                         stream.finish()
                 elif frame is not None:
-                    for start in range(0, rows, CHUNK_ROWS):
-                        part = frame.iloc[start : start + CHUNK_ROWS]  # noqa: F841 - read by name by Python()
+                    step = CHUNK_ROWS if rows > 2 * CHUNK_ROWS else max(rows, 1)
+                    for start in range(0, rows, step):
+                        part = frame.iloc[start : start + step]  # noqa: F841 - read by name by Python()
                         self._session.query(f"{into} SELECT {names} FROM Python(part)")
             except Exception as exc:
                 code = _CODE.search(str(exc))

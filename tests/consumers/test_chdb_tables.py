@@ -125,7 +125,7 @@ def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, mon
 
     monkeypatch.setattr(module, "STREAM_ROWS", 10)
     monkeypatch.setattr(module, "CHUNK_ROWS", 7)
-    n = 30  # five statements: 7 + 7 + 7 + 7 + 2
+    n = 30  # more than twice CHUNK_ROWS: five statements, 7 + 7 + 7 + 7 + 2
     channels = pd.Categorical.from_codes(np.arange(n) % 2, categories=pd.Index(["a", "b"]))
     one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))
     tables.insert(
@@ -140,3 +140,15 @@ def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, mon
     assert got["x"].tolist() == [float(i) for i in range(n)]
     assert got["y"].tolist() == [2.0 * i for i in range(n)]
     assert got["channel"].astype(str).tolist() == ["a", "b"] * (n // 2)
+
+
+def test_a_batch_of_up_to_twice_a_statement_stays_one(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between ``STREAM_ROWS`` and twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
+    from expstream.consumers.sinks import chdb as module
+
+    monkeypatch.setattr(module, "STREAM_ROWS", 2)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 2)
+    tables.insert("properties", property_rows(["a", "b", "c", "d"]))
+    got = tables.query_df("SELECT value, _part FROM properties ORDER BY value")
+    assert got["value"].tolist() == ["a", "b", "c", "d"]
+    assert got["_part"].nunique() == 1
