@@ -440,15 +440,18 @@ class Reader:
     def numeric_values(self, internal_id: str, names: list[str], namespace: str = "user") -> pd.DataFrame:
         """``x`` then one float column per name, in the order asked, outer-joined on x.
 
-        Two queries: the logs' kinds (to refuse unknown and non-numeric names) and the points. The points
-        come as a name's index, x and y, unsorted and without ``FINAL``: a sort and ``FINAL`` on the engine
-        cost more than the 1M-row read itself, and the strings of a channel column half the bytes. Numpy
-        puts them in order (each part is already sorted by x, so the stable sort mostly merges runs) and
-        keeps one point per x, which is also what a replayed point's twin needs."""
+        Two queries: the logs' kinds and current generations (to refuse unknown and non-numeric names) and
+        the points of those generations. The points come as a name's index, x and y, unsorted and without
+        ``FINAL``: a sort and ``FINAL`` on the engine cost more than the 1M-row read itself, and the strings of
+        a channel column half the bytes. The generation is matched by the name's index into the generations
+        the first query found, not by ``(channel, generation) IN (subquery)``, which hashes every row's pair
+        (1M points through the warm materializer, best of 8: 0.10 s instead of 0.14 s). Numpy puts them in order
+        (each part is already sorted by x, so the stable sort mostly merges runs) and keeps one point per x,
+        which is also what a replayed point's twin needs."""
         names = list(dict.fromkeys(names))
         with self.reading():
             kinds = self._q(
-                "SELECT channel, argMax(type, generation) AS kind FROM channels "
+                "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
                 "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
                 "GROUP BY channel",
                 e=internal_id,
@@ -456,6 +459,7 @@ class Reader:
                 names=names,
             )
             known = dict(zip(kinds["channel"].astype(str), kinds["kind"].astype(str), strict=True))
+            current = {str(c): int(g) for c, g in zip(kinds["channel"], kinds["current"], strict=True)}
             for name in names:
                 if name not in known:
                     raise KeyError(f"experiment has no log named {name!r}")
@@ -464,10 +468,11 @@ class Reader:
             df = self._q(
                 "SELECT indexOf({names:Array(String)}, channel) AS k, x, y FROM points_numeric "
                 "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
-                f"AND (channel, generation) IN ({_CURRENT})",
+                "AND generation = arrayElement({generations:Array(UInt32)}, indexOf({names:Array(String)}, channel))",
                 e=internal_id,
                 ns=namespace,
                 names=names,
+                generations=[current[name] for name in names],
             )
         return _outer_join_on_x(df, names)
 

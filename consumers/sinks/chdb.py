@@ -59,6 +59,14 @@ def _arrow_stream(columns: Mapping[str, Sequence[Any]]) -> memoryview | None:
     return memoryview(sink.getvalue())
 
 
+#: an insert of more than twice this many rows (a backlog: a script logged 1M points before the warm materializer
+#: was up) goes in as statements of this many rows: the engine's working memory of one statement is then reused
+#: by the next instead of being faulted in for the whole batch at once (1M points as one statement: 0.27-0.29 s,
+#: ~84,000 page faults; as four: 0.21-0.25 s, ~24,000; as eight: 0.31-0.44 s). Smaller batches stay one
+#: statement: more, smaller parts made the next read of them slower (bench_warm e2e_warm: read 0.35 -> 0.42 s)
+CHUNK_ROWS = 262_144
+
+
 #: an insert neither collapses twins within its block (``optimize_on_insert``: reads already deal with twins
 #: across blocks, which a replay writes, so they deal with these too, and merges remove both) nor spreads over
 #: threads: 1M points went in 0.21-0.25 s instead of 0.45-0.54 s with the defaults (2 cores, one run of 4)
@@ -196,7 +204,7 @@ class ChdbTables(TableStore):
     def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
         rows = len(next(iter(columns.values()))) if columns else 0
         payload = _arrow_stream(columns) if 0 < rows <= STREAM_ROWS else None
-        frame = None if payload is not None else pd.DataFrame(columns)  # noqa: F841 - read by name by Python()
+        frame = None if payload is not None else pd.DataFrame(columns)
         names = ", ".join(columns)
         with self.hold():
             self._writable()
@@ -206,8 +214,11 @@ class ChdbTables(TableStore):
                     with self._session.send_insert(into, "ArrowStream") as stream:
                         stream.append(payload)
                         stream.finish()
-                else:
-                    self._session.query(f"{into} SELECT {names} FROM Python(frame)")
+                elif frame is not None:
+                    step = CHUNK_ROWS if rows > 2 * CHUNK_ROWS else max(rows, 1)
+                    for start in range(0, rows, step):
+                        part = frame.iloc[start : start + step]  # noqa: F841 - read by name by Python()
+                        self._session.query(f"{into} SELECT {names} FROM Python(part)")
             except Exception as exc:
                 code = _CODE.search(str(exc))
                 error = SinkDataError if code and int(code.group(1)) in DATA_ERROR_CODES else StorageError

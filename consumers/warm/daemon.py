@@ -239,8 +239,9 @@ class _Worker:
     def run(self) -> None:
         while not self.stop.is_set():
             job: tuple[Callable[[], Any], Future[Any]] | None
-            try:
-                job = self._jobs.get(timeout=self.poll)
+            try:  # wait no longer than the next look at the log is due (at once after the start: the script
+                # that started us may have flushed its points already)
+                job = self._jobs.get(timeout=max(0.0, self._last_tail + self.poll - time.monotonic()))
             except queue.Empty:
                 job = None
             future = None if job is None else job[1]

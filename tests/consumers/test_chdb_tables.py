@@ -113,3 +113,42 @@ def test_two_processes_take_turns_on_one_folder(tables: ChdbTables, tmp_path: Pa
     assert got_in >= released - 0.05  # we got in only after the child let go
     assert rows["key"].tolist() == ["from-child"]  # and saw what it wrote
     assert "seen=1" in out  # the child, reopening after us, saw our row
+
+
+def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``STREAM_ROWS`` an insert runs as statements of ``CHUNK_ROWS`` rows: every row lands once, in order
+    of its columns, the dictionary-encoded ones included (small sizes here stand for 50,000 and 262,144)."""
+    import numpy as np
+    import pandas as pd
+
+    from expstream.consumers.sinks import chdb as module
+
+    monkeypatch.setattr(module, "STREAM_ROWS", 10)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 7)
+    n = 30  # more than twice CHUNK_ROWS: five statements, 7 + 7 + 7 + 7 + 2
+    channels = pd.Categorical.from_codes(np.arange(n) % 2, categories=pd.Index(["a", "b"]))
+    one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))
+    tables.insert(
+        "points_numeric",
+        {
+            "experiment_id": one, "namespace": pd.Categorical(["user"] * n), "channel": channels,
+            "generation": np.zeros(n, dtype=np.uint32), "x": np.arange(n, dtype=np.float64),
+            "y": np.arange(n, dtype=np.float64) * 2, "ts": np.zeros(n), "session_id": pd.Categorical(["s"] * n),
+        },
+    )  # fmt: skip
+    got = tables.query_df("SELECT channel, x, y FROM points_numeric ORDER BY x")
+    assert got["x"].tolist() == [float(i) for i in range(n)]
+    assert got["y"].tolist() == [2.0 * i for i in range(n)]
+    assert got["channel"].astype(str).tolist() == ["a", "b"] * (n // 2)
+
+
+def test_a_batch_of_up_to_twice_a_statement_stays_one(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between ``STREAM_ROWS`` and twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
+    from expstream.consumers.sinks import chdb as module
+
+    monkeypatch.setattr(module, "STREAM_ROWS", 2)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 2)
+    tables.insert("properties", property_rows(["a", "b", "c", "d"]))
+    got = tables.query_df("SELECT value, _part FROM properties ORDER BY value")
+    assert got["value"].tolist() == ["a", "b", "c", "d"]
+    assert got["_part"].nunique() == 1
