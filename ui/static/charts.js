@@ -108,11 +108,12 @@ const Charts = (() => {
 
   // ask for a batch and draw its answers; answered() runs as soon as the answers are in, before the drawing
   async function load(batch, answered) {
+    const asked = batch.map((card) => ++card.asked);
     for (const card of batch) card.loading = true;
     try {
       const answers = await requestBatch(batch);
       if (answered) answered();
-      await Promise.all(batch.map((card, i) => show(card, answers[i], null)));
+      await Promise.all(batch.map((card, i) => show(card, answers[i], null, asked[i])));
     } finally {
       for (const card of batch) card.loading = false;
     }
@@ -120,11 +121,15 @@ const Charts = (() => {
 
   async function draw(card) {
     const range = card.range;
-    await show(card, await request(card, range), range);
+    const asked = ++card.asked;
+    await show(card, await request(card, range), range, asked);
   }
 
-  async function show(card, data, range) {
+  // draw an answer, unless the card was asked again since (a setting changed, a zoom): the later answer draws
+  async function show(card, data, range, asked) {
     if (!data) return;
+    await plotlyReady;
+    if (asked !== card.asked) return;
     card.data = data;
     const traces = [];
     data.series.forEach((s, i) => {
@@ -149,7 +154,6 @@ const Charts = (() => {
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
     };
     if (range) layout.xaxis.range = range.map(toX);
-    await plotlyReady;
     card.drawing = true;
     await Plotly.react(card.plot, traces, layout, { displaylogo: false, responsive: true,
       modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"] });
@@ -220,7 +224,7 @@ const Charts = (() => {
     }
     for (const el of root.querySelectorAll(".chart-card")) {
       const card = { el, plot: el.querySelector(".plot"), channel: el.dataset.channel,
-                     namespace: el.dataset.namespace || "user", project, ids, range: null };
+                     namespace: el.dataset.namespace || "user", project, ids, range: null, asked: 0 };
       el.__card = card;
       cards.push(card);
       observer.observe(el);
@@ -240,9 +244,7 @@ const Charts = (() => {
     const whole = [];
     for (const card of cards) {
       if (all) { card.range = null; card.data = card.visible ? card.data : null; }
-      if (!card.visible || card.loading) continue;
-      if (card.range === null) whole.push(card);
-      else if (all) draw(card);
+      if (card.visible && card.range === null && (all || !card.loading)) whole.push(card);
     }
     for (const batch of batches(whole)) load(batch);
   }
