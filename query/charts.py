@@ -145,23 +145,8 @@ def rolled_x_range(
 ) -> tuple[float, float] | None:
     """The channel's smallest and largest x from its coarsest rollup level (a few rows), or None when
     the rollups do not cover the channel (points stored before the rollups existed: ``expstream replay``
-    adds them); then charts read the points."""
-    df = tables.query_df(
-        f"SELECT count() AS n, min(x_first) AS lo, max(x_last) AS hi FROM points_rollup WHERE {_WHERE} "
-        "AND level = {level:UInt8}",
-        {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation), "level": ROLLUP_LEVELS - 1},
-    )
-    if df.empty or int(df["n"].iloc[0]) == 0:
-        return None
-    lo, hi = float(df["lo"].iloc[0]), float(df["hi"].iloc[0])
-    # points below the rollups' first x were stored before the rollups existed (x is in the key: a few granules)
-    older = tables.query_df(
-        f"SELECT count() AS n FROM points_numeric WHERE {_WHERE} AND x < {{lo:Float64}}",
-        {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation), "lo": lo},
-    )
-    if not older.empty and int(older["n"].iloc[0]) > 0:
-        return None
-    return lo, hi
+    adds them); then charts read the points. One channel of :func:`rolled_x_ranges`."""
+    return rolled_x_ranges(tables, experiment_id, namespace, {channel: generation}).get(channel)
 
 
 def rolled_envelope(

@@ -24,14 +24,12 @@ def _ids(request: Request) -> list[str]:
     return ids
 
 
-def _options(request: Request) -> dict[str, Any]:
-    """The arguments every channel of a request shares, checked once (a bad one is a 400 for the request)."""
+def _shared(request: Request) -> dict[str, Any]:
+    """The arguments of a chart request besides the logs and the range, checked once (a bad one: 400)."""
     args = request.query_params
     return {
         "namespace": args.get("namespace", "user"),
         "axis": args.get("axis", "step"),
-        "x_from": float_arg(request, "x_from"),
-        "x_to": float_arg(request, "x_to"),
         "width": int_arg(request, "width", 1000, 1, MAX_WIDTH),
     }
 
@@ -42,30 +40,26 @@ def _as_json(chart: Chart) -> dict[str, Any]:
     return {**vars(chart), "series": [vars(series) for series in chart.series]}
 
 
-def _chart(request: Request, ids: list[str], channel: str, options: dict[str, Any]) -> dict[str, Any]:
-    return _as_json(browser(request).chart(project_of(request), ids, channel, **options))
-
-
 def data(request: Request) -> Response:
-    return json_response(_chart(request, _ids(request), request.query_params.get("channel", ""), _options(request)))
+    chart = browser(request).chart(
+        project_of(request),
+        _ids(request),
+        request.query_params.get("channel", ""),
+        x_from=float_arg(request, "x_from"),
+        x_to=float_arg(request, "x_to"),
+        **_shared(request),
+    )
+    return json_response(_as_json(chart))
 
 
 def many(request: Request) -> Response:
     """``?ids=A,B&channel=x&channel=y...``: the whole range of each channel, ``{"charts": [...]}`` in the order
     asked. A channel that cannot be drawn (unknown, not numeric) holds ``{"channel", "error", "status"}`` in its
     place; the others are drawn."""
-    args = request.query_params
-    channels = args.getlist("channel")
+    channels = request.query_params.getlist("channel")
     if not 1 <= len(channels) <= MAX_CHANNELS:
         raise InvalidChannelValue(f"1 to {MAX_CHANNELS} channel= arguments", str(len(channels)))
-    found = browser(request).charts(
-        project_of(request),
-        _ids(request),
-        channels,
-        namespace=args.get("namespace", "user"),
-        axis=args.get("axis", "step"),
-        width=int_arg(request, "width", 1000, 1, MAX_WIDTH),
-    )
+    found = browser(request).charts(project_of(request), _ids(request), channels, **_shared(request))
     answers: list[dict[str, Any]] = []
     for channel, answer in zip(channels, found, strict=True):
         if isinstance(answer, NeptuneException):
