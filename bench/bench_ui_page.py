@@ -8,7 +8,7 @@ python bench/bench_ui_page.py [--channels 20] [--points 1000000] [--runs 5] [--h
 Set-up (timed and printed, not part of the figure): a fresh embedded home, one experiment logged through the
 legacy API (``exp.log_metric`` in loops, then ``exp.sync()``), then ``expstream ui --port 0`` as its own
 process on that home. Measured: from the start of ``page.goto`` of ``/p/<ns>/<project>/e/<ID>`` until every
-chart card of the charts tab carries ``data-drawn`` (charts.js sets it once Plotly has drawn the chart's
+chart card of the charts tab carries ``data-drawn`` (charts.js sets it once uPlot has drawn the chart's
 answer), in a fresh browser context each run (so no cache; ``--warm``: one context whose cache holds the chart
 library, as after any first page of the UI), browser started once. Charts are drawn only when in view, so the
 viewport is ``--height`` px tall (default 4,000: all 20 cards in view at 1,400 px wide); with a normal window the
@@ -121,9 +121,9 @@ def _breakdown(page: Any) -> str:
         """() => {
             const nav = performance.getEntriesByType('navigation')[0];
             const charts = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/chart'));
-            const plotly = performance.getEntriesByType('resource').find((r) => r.name.includes('plotly'));
+            const library = performance.getEntriesByType('resource').find((r) => r.name.includes('uPlot'));
             const took = charts.map((r) => r.responseEnd - r.startTime).sort((a, b) => a - b);
-            return {html: nav.responseEnd, plotly: plotly ? plotly.responseEnd : NaN,
+            return {html: nav.responseEnd, library: library ? library.responseEnd : NaN,
                     ready: nav.domContentLoadedEventEnd, n: charts.length,
                     first: Math.min(...charts.map((r) => r.startTime)),
                     last: Math.max(...charts.map((r) => r.responseEnd)),
@@ -131,7 +131,7 @@ def _breakdown(page: Any) -> str:
         }"""
     )
     return (
-        f"HTML {timing['html'] / 1000:.2f} s, plotly.min.js in by {timing['plotly'] / 1000:.2f} s, "
+        f"HTML {timing['html'] / 1000:.2f} s, uPlot in by {timing['library'] / 1000:.2f} s, "
         f"DOM ready {timing['ready'] / 1000:.2f} s, {timing['n']} chart requests "
         f"from {timing['first'] / 1000:.2f} s to {timing['last'] / 1000:.2f} s (median {timing['median']:.0f} ms each)"
     )

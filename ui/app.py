@@ -3,20 +3,17 @@
 Every route only reads. Unknown projects, experiments, channels and files answer 404 (a page, or
 JSON under ``/api``), bad arguments 400, a thumbnail of a point that is not an image 422, a store that is busy
 or down 503: never a traceback.
-Assets are this package's own ``static/`` files and the chart library from the installed ``plotly``
-wheel, so the UI works air-gapped.
+Assets are this package's own ``static/`` files and the chart library, uPlot, from the installed
+``uplot-python`` wheel, so the UI works air-gapped.
 """
 
 from __future__ import annotations
 
-import functools
-import gzip
 import logging
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -31,18 +28,28 @@ from expstream.ui.auth import TokenMiddleware
 from expstream.ui.views import charts, compare, experiment, leaderboard, projects
 from expstream.ui.views.base import json_response, render, status_of
 
-__all__ = ["create_app", "plotly_js"]
+__all__ = ["chart_assets", "create_app"]
 
 log = logging.getLogger("expstream.ui")
 
 
-def plotly_js() -> Path:
-    """The chart library as the ``plotly`` wheel installs it (served, never copied)."""
+#: the chart library's files the pages load, as the ``uplot-python`` wheel installs them
+CHART_ASSETS = {"uPlot.iife.js": "text/javascript", "uPlot.min.css": "text/css"}
+
+
+def chart_assets() -> Path:
+    """The folder of uPlot's files in the installed ``uplot-python`` wheel (served, never copied).
+
+    Found through the distribution's metadata, not by importing ``uplot``: the wrapper's own Python (and the
+    IPython it imports) is never loaded."""
     try:
-        bundle = resources.files("plotly") / "package_data" / "plotly.min.js"
-    except ModuleNotFoundError as exc:  # a dependency of expstream: only a broken install lacks it
-        raise NeptuneException("the UI needs plotly: pip install plotly") from exc
-    return Path(str(bundle))
+        folder = Path(str(metadata.distribution("uplot-python").locate_file("uplot/static")))
+    except metadata.PackageNotFoundError as exc:  # a dependency of expstream: only a broken install lacks it
+        raise NeptuneException("the UI needs uplot-python: pip install uplot-python") from exc
+    missing = [name for name in CHART_ASSETS if not (folder / name).is_file()]
+    if missing:
+        raise NeptuneException(f"the uplot-python install lacks {', '.join(missing)}: reinstall it")
+    return folder
 
 
 def _wants_json(request: Request) -> bool:
@@ -76,18 +83,13 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal error")
 
 
-@functools.cache
-def _plotly_gzipped() -> bytes:
-    """The bundle compressed once: gzipping its 4.8 MB for every page load cost the server ~0.2 s of a core."""
-    return gzip.compress(plotly_js().read_bytes(), compresslevel=6)
-
-
-async def _plotly(request: Request) -> Response:
-    headers = {"cache-control": "public, max-age=86400", "vary": "accept-encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        body = await run_in_threadpool(_plotly_gzipped)
-        return Response(body, media_type="text/javascript", headers={**headers, "content-encoding": "gzip"})
-    return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
+async def _chart_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in CHART_ASSETS:
+        raise HTTPException(404)
+    return FileResponse(
+        chart_assets() / name, media_type=CHART_ASSETS[name], headers={"cache-control": "public, max-age=86400"}
+    )
 
 
 async def _no_icon(request: Request) -> Response:
@@ -96,6 +98,7 @@ async def _no_icon(request: Request) -> Response:
 
 def create_app(browser: Browser, token: str | None = None) -> Starlette:
     """The UI over ``browser``; with ``token``, every request must bring it."""
+    chart_assets()  # a broken install says so at start, not on the first page
     e = "/p/{namespace}/{project}/e/{short_id}"
     routes = [
         Route("/", projects.page),
@@ -115,7 +118,7 @@ def create_app(browser: Browser, token: str | None = None) -> Starlette:
         Route(e + "/image", experiment.image),
         Route(e + "/{kind:str}.zip", experiment.archive),
         Route(e + "/{kind:str}/{path:path}", experiment.download),
-        Route("/assets/plotly.min.js", _plotly),
+        Route("/assets/{name:str}", _chart_asset),
         Route("/favicon.ico", _no_icon),
         Mount("/static", StaticFiles(directory=str(resources.files("expstream.ui") / "static")), name="static"),
     ]

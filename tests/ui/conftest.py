@@ -44,6 +44,24 @@ def _png(seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def drawn_series(page: Any, channel: str) -> list[dict[str, Any]]:
+    """The series uPlot drew in the chart of ``channel`` (x, y, label), each at its own points only (a chart of
+    several experiments shares one x column, a series holding null at the others' x)."""
+    return list(
+        page.evaluate(
+            """(channel) => {
+                const card = [...document.querySelectorAll('.chart-card')].find((c) => c.dataset.channel === channel);
+                const u = window.expstreamCharts.chartOf(card);
+                return u.series.slice(1).map((s, i) => {
+                    const ys = u.data[i + 1], keep = ys.map((y) => y !== null);
+                    return {x: u.data[0].filter((_, k) => keep[k]), y: ys.filter((_, k) => keep[k]), name: s.label};
+                });
+            }""",
+            channel,
+        )
+    )
+
+
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
     """acme/vision: VIS-1 succeeded (metrics, text, images, artifacts, a source file, an XSS channel),

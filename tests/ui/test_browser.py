@@ -11,20 +11,23 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tests.ui.conftest import NESTED_SOURCE, PROJECT, XSS, Populated, Server, start_server, stop_server, wait_until
+from tests.ui.conftest import (
+    NESTED_SOURCE,
+    PROJECT,
+    XSS,
+    Populated,
+    Server,
+    drawn_series,
+    start_server,
+    stop_server,
+    wait_until,
+)
 
 P = f"/p/{PROJECT}"
 
 
 def _series(page: Any, channel: str) -> list[dict[str, Any]]:
-    """The traces plotly drew in the chart of ``channel`` (x, y, name)."""
-    return page.evaluate(
-        """(channel) => {
-            const card = [...document.querySelectorAll('.chart-card')].find((c) => c.dataset.channel === channel);
-            return card.querySelector('.plot').data.map((t) => ({x: t.x, y: t.y, name: t.name}));
-        }""",
-        channel,
-    )
+    return drawn_series(page, channel)
 
 
 def _card(channel: str) -> str:
@@ -85,18 +88,30 @@ def test_user_strings_show_as_text_and_never_run(page: Any, module_server: Serve
 def test_zoom_asks_for_the_range_again(page: Any, module_server: Server, populated: Populated) -> None:
     page.goto(f"{module_server.url}{P}/e/VIS-1")
     page.wait_for_selector(_card("train/loss"))
-    page.evaluate("""() => {
-        const plot = document.querySelector('.chart-card[data-channel="train/loss"] .plot');
-        Plotly.relayout(plot, {'xaxis.range[0]': 100, 'xaxis.range[1]': 149});
-    }""")
-    page.wait_for_selector('.chart-card[data-channel="train/loss"][data-points="50"]')
+    card = '.chart-card[data-channel="train/loss"]'
+    page.evaluate(f"() => window.expstreamCharts.zoom(document.querySelector('{card}'), [100, 149])")
+    page.wait_for_selector(f'{card}[data-points="50"]')
     zoomed = _series(page, "train/loss")[0]
     assert zoomed["x"] == [float(x) for x in range(100, 150)]
+
+    # a drag across the middle of the plot asks for that range: fewer points, all inside it
+    page.dblclick(f"{card} .u-over")  # the whole range again
+    page.wait_for_selector(f'{card}[data-points="300"]')
+    box = page.locator(f"{card} .u-over").bounding_box()
+    drawn = int(page.locator(card).get_attribute("data-drawn"))
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_function(f"() => Number(document.querySelector('{card}').dataset.drawn) > {drawn}")
+    dragged = _series(page, "train/loss")[0]
+    assert 0 < len(dragged["x"]) < 300 and 50 < dragged["x"][0] < dragged["x"][-1] < 200
+
     page.select_option("#axis", "relative")
-    page.wait_for_selector('.chart-card[data-channel="train/loss"][data-points="300"]')
+    page.wait_for_selector(f'{card}[data-points="300"]')
     page.check("#ylog")
     page.wait_for_function(
-        "() => document.querySelector('.chart-card[data-channel=\"train/loss\"] .plot').layout.yaxis.type === 'log'"
+        f"() => window.expstreamCharts.chartOf(document.querySelector('{card}')).scales.y.distr === 3"
     )
 
 

@@ -14,6 +14,7 @@ from tests.ui.conftest import (
     XSS,
     _populate,
     _populate_scale,
+    drawn_series,
     start_server,
     stop_server,
     wait_until,
@@ -35,7 +36,7 @@ def test_pages_charts_and_downloads_on_the_cluster(
         assert page.locator("#leaderboard tbody tr").count() == 2
         page.click(f'a[href="{P}/e/VIS-1"]')
         page.wait_for_selector('.chart-card[data-channel="train/loss"][data-drawn]')
-        drawn = page.evaluate("() => document.querySelector('.chart-card[data-channel=\"train/loss\"] .plot').data[0]")
+        drawn = drawn_series(page, "train/loss")[0]
         expected = populated.values["train/loss"]
         assert drawn["x"] == expected["x"].tolist() and drawn["y"] == expected["train/loss"].tolist()
         assert XSS in page.locator(".chart-card figcaption").all_inner_texts()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.ui.conftest import LONG_X, SCALE_PROJECT, Scaled, Server, start_server, stop_server
+from tests.ui.conftest import LONG_X, SCALE_PROJECT, Scaled, Server, drawn_series, start_server, stop_server
 
 P = f"/p/{SCALE_PROJECT}"
 #: charts.js's MAX_DRAWN: how many charts stay drawn at most
@@ -38,13 +38,7 @@ def _drawn(page: Any) -> int:
 
 
 def _y(page: Any, channel: str) -> list[float]:
-    return list(
-        page.evaluate(
-            "(channel) => [...document.querySelectorAll('.chart-card')].find((c) => c.dataset.channel === channel)"
-            ".querySelector('.plot').data[0].y",
-            channel,
-        )
-    )
+    return list(drawn_series(page, channel)[0]["y"])
 
 
 def _expected_y(index: int) -> list[float]:
