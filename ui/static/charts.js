@@ -147,7 +147,8 @@ const Charts = (() => {
     if (!data || asked !== card.asked) return;
     card.data = data;
     const [xs, ...columns] = table(data.series);
-    const lines = [{ label: axisTitle() }];
+    const lines = [settings.axis === "time" ? { label: axisTitle(), value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" }
+                                            : { label: axisTitle() }];
     const values = [xs];
     const fade = (color) => color + "40";
     columns.forEach((column, i) => {
