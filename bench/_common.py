@@ -6,10 +6,33 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
 def fresh_home() -> Iterator[str]:
+    """A temporary folder with ``EXPSTREAM_HOME`` at its ``home``. The home's warm materializer is stopped before
+    the folder goes: left running, it wrote into the folder while it was removed (``Directory not empty``) and
+    weighed on the next benchmark's figures until it went idle."""
     with tempfile.TemporaryDirectory(prefix="expstream-bench-") as folder:
-        os.environ["EXPSTREAM_HOME"] = os.path.join(folder, "home")
-        yield folder
+        home = Path(folder) / "home"
+        os.environ["EXPSTREAM_HOME"] = str(home)
+        try:
+            yield folder
+        finally:
+            _stop_materializer(home)
+
+
+def _stop_materializer(home: Path) -> None:
+    """Close this process's writers first (closing one flushes, which may start the daemon again), then stop the
+    daemon of ``home`` and any this process started."""
+    import expstream
+    from expstream.consumers.warm.client import WarmClient, settle_background_starts, started_here
+
+    for backend in list(expstream._backends.values()):
+        backend.writer.close()
+    settle_background_starts()
+    WarmClient(home).stop_daemon()
+    for process in started_here():
+        process.terminate()
+        process.wait(60)

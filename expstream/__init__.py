@@ -212,6 +212,19 @@ def send_metric(channel_name: str, x: Any, y: Any = None, timestamp: Any = None)
 
 
 def log_metric(log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+    """``exp.log_metric`` of the current experiment. Legacy training loops call this millions of times, so the
+    common case goes straight to the experiment's open stream, one Python frame like ``exp.log_metric`` (through
+    :func:`get_experiment` and the method it was two more); anything else takes the general path, which raises
+    or opens the stream."""
+    current = project
+    if isinstance(current, Project):
+        try:
+            stream = current._stack[-1]._stream  # atomic reads, as in get_experiment
+        except IndexError:
+            stream = None
+        if stream is not None:
+            stream.log_metric(log_name, x, y, timestamp)
+            return
     get_experiment().log_metric(log_name, x, y, timestamp)
 
 

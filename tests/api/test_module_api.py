@@ -274,6 +274,26 @@ def test_stop_makes_the_previous_experiment_current_again(project: Project) -> N
         neptune.get_experiment()
 
 
+def test_module_log_metric_follows_the_stack_on_its_fast_path(
+    project: Project, reading: StreamBackend, sync: Callable[..., None]
+) -> None:
+    """Module-level log_metric goes straight to the current experiment's open stream; a stop moves it to the one
+    below (whose stream the first call opens), and with none left it raises like every wrapper."""
+    older = neptune.create_experiment("older", upload_source_files=[])
+    newer = neptune.create_experiment("newer", upload_source_files=[])
+    for value in (1.0, 2.0):
+        neptune.log_metric("m", value)  # the first call opens newer's stream, the second takes the fast path
+    newer.stop()
+    for value in (3.0, 4.0):
+        neptune.log_metric("m", value)
+    older.stop()
+    with pytest.raises(NeptuneNoExperimentContextException):
+        neptune.log_metric("m", 5.0)
+    sync(newer, older)
+    assert newer.get_numeric_channels_values("m")["m"].tolist() == [1.0, 2.0]
+    assert older.get_numeric_channels_values("m")["m"].tolist() == [3.0, 4.0]
+
+
 def test_project_create_experiment_pushes_on_the_same_stack(project: Project) -> None:
     experiment = project.create_experiment(upload_source_files=[])
     assert neptune.get_experiment() is experiment
