@@ -401,15 +401,22 @@ class Reader:
 
     # --- channels ----------------------------------------------------------------------------
 
+    def _kinds(self, internal_id: str, namespace: str, names: list[str] | None = None) -> pd.DataFrame:
+        """Each log's type and current generation (``channel``, ``kind``, ``current``), by name; only ``names``
+        when given."""
+        only = " AND has({names:Array(String)}, channel)" if names is not None else ""
+        return self._q(
+            "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
+            f"WHERE experiment_id = {{e:String}} AND namespace = {{ns:String}}{only} GROUP BY channel ORDER BY channel",
+            e=internal_id,
+            ns=namespace,
+            **({"names": names} if names is not None else {}),
+        )
+
     def channels(self, internal_id: str, namespace: str = "user") -> list[ChannelValue]:
         """Every log of a namespace with its type, generation and last point."""
         with self.reading():
-            kinds = self._q(
-                "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
-                "WHERE experiment_id = {e:String} AND namespace = {ns:String} GROUP BY channel ORDER BY channel",
-                e=internal_id,
-                ns=namespace,
-            )
+            kinds = self._kinds(internal_id, namespace)
             last: dict[str, tuple[float, Any]] = {}
             for table, value in (("points_numeric", "y"), ("points_text", "y"), ("points_image", "image_name")):
                 df = self._q(
@@ -450,14 +457,7 @@ class Reader:
         which is also what a replayed point's twin needs."""
         names = list(dict.fromkeys(names))
         with self.reading():
-            kinds = self._q(
-                "SELECT channel, argMax(type, generation) AS kind, max(generation) AS current FROM channels "
-                "WHERE experiment_id = {e:String} AND namespace = {ns:String} AND has({names:Array(String)}, channel) "
-                "GROUP BY channel",
-                e=internal_id,
-                ns=namespace,
-                names=names,
-            )
+            kinds = self._kinds(internal_id, namespace, names)
             known = dict(zip(kinds["channel"].astype(str), kinds["kind"].astype(str), strict=True))
             current = {str(c): int(g) for c, g in zip(kinds["channel"], kinds["current"], strict=True)}
             for name in names:
