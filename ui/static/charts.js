@@ -166,8 +166,11 @@ const Charts = (() => {
     });
     const font = "11px system-ui, sans-serif";
     const x = { time: settings.axis === "time" };
+    const empty = data.series.every((s) => s.x.length === 0);
     if (range) x.range = () => [range[0], range[1]];
-    else if (xs.length < 2 || xs[0] === xs[xs.length - 1]) x.range = (u, lo, hi) => [lo - 1, hi + 1];
+    else if (empty) x.range = () => [0, 1];
+    else if (xs[0] === xs[xs.length - 1]) x.range = () => [xs[0] - 1, xs[0] + 1];  // one x: centred
+    card.el.classList.toggle("no-points", empty);
     const options = {
       width: widthOf(card), height: PLOT_HEIGHT,
       scales: { x, y: settings.ylog ? { distr: 3 } : {} },
