@@ -1,4 +1,5 @@
-"""The UI's server side: a chart request over a 10M-point channel at 1,000 px, and a leaderboard page.
+"""The UI's server side: a chart request over a 10M-point channel at 1,000 px (step, relative and absolute time
+axes), and a leaderboard page.
 
 Targets (issue 9): chart ≤ 100 ms server time on the embedded default (warm), the same order on a ClickHouse
 server; leaderboard of 10,000 experiments x 20 channels ≤ 500 ms server time.
@@ -25,6 +26,8 @@ import numpy as np
 from _common import fresh_home
 
 from expstream.consumers.rollup import Rollups
+
+T0 = 1.7e9  # when the experiments were created
 
 
 def _experiments(tables: Any, project: str, n: int, created: float) -> list[str]:
@@ -85,7 +88,7 @@ def _channel(
         tables.insert(
             "points_numeric",
             {"experiment_id": [experiment] * len(xs), "namespace": ["user"] * len(xs), "channel": [channel] * len(xs),
-             "generation": np.zeros(len(xs), dtype=np.uint32), "x": xs, "y": ys, "ts": 1.7e9 + xs / 1000,
+             "generation": np.zeros(len(xs), dtype=np.uint32), "x": xs, "y": ys, "ts": T0 + xs / 1000,
              "session_id": ["s"] * len(xs)},
         )  # fmt: skip
         if rollups:  # what the consumer writes beside the points (consumers/rollup.py)
@@ -122,6 +125,26 @@ def bench_chart_on(browser: Any, project: str, short_id: str, rounds: int, clien
     if client is not None:
         url = f"/p/{project}/api/chart?ids={short_id}&channel=loss&width=1000"
         _report("  chart, HTTP request through the app", _timed(lambda: client.get(url).raise_for_status(), rounds))
+    # the time axes: the channel's points are 1 ms apart from the experiment's creation (t0)
+    for axis, t0 in (("relative", 0.0), ("time", T0)):
+        chart = browser.chart(project, [short_id], "loss", axis=axis, width=1000)
+        assert max(chart.series[0].y) == 1e9, f"the outlier is not in the {axis} chart"
+        print(f"  {axis} axis: {chart.series[0].points:,} points → {len(chart.series[0].x)} polyline points")
+        _report(
+            f"  chart, {axis} axis (warm)",
+            _timed(lambda a=axis: browser.chart(project, [short_id], "loss", axis=a, width=1000), rounds),
+        )
+        zoom = {"x_from": t0 + 1000.0, "x_to": t0 + 1500.0}  # the same 500k points as the step zoom
+        _report(
+            f"  chart, {axis} axis, zoomed to 500k points",
+            _timed(lambda a=axis, z=zoom: browser.chart(project, [short_id], "loss", axis=a, **z), rounds),
+        )
+    if client is not None:
+        url = f"/p/{project}/api/chart?ids={short_id}&channel=loss&width=1000&axis=relative"
+        _report(
+            "  chart, relative axis, HTTP request through the app",
+            _timed(lambda: client.get(url).raise_for_status(), rounds),
+        )
 
 
 def main() -> None:
@@ -150,7 +173,7 @@ def main() -> None:
         with tables.hold():
             tables.ensure_schema()
             t = time.perf_counter()
-            (big,) = _experiments(tables, "bench/charts", 1, 1.7e9)
+            (big,) = _experiments(tables, "bench/charts", 1, T0)
             _channel(tables, big, "loss", args.points)
             print(f"inserted {args.points:,} points in {time.perf_counter() - t:.1f} s")
             t = time.perf_counter()
@@ -235,7 +258,7 @@ def main() -> None:
 
         server = ClickHouseTables.from_url(args.clickhouse)
         server.ensure_schema()
-        (big,) = _experiments(server, "bench/charts", 1, 1.7e9)
+        (big,) = _experiments(server, "bench/charts", 1, T0)
         _channel(server, big, "loss", args.points)
         print(f"ClickHouse server ({Path(args.clickhouse.split('@')[-1]).name}), {args.points:,}-point channel:")
         bench_chart_on(Browser(Reader(server, MemoryObjectStore())), "bench/charts", "CHA-1", args.rounds)
