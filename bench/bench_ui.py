@@ -93,8 +93,9 @@ def _channel(
         )  # fmt: skip
         if rollups:  # what the consumer writes beside the points (consumers/rollup.py)
             summary = Rollups()
-            summary.add(experiment, "user", channel, 0, f"bench-{start}", xs, ys)
-            tables.insert("points_rollup", summary.columns())
+            summary.add(experiment, "user", channel, 0, f"bench-{start}", xs, ys, T0 + xs / 1000)
+            for table, columns in summary.columns().items():
+                tables.insert(table, columns)
 
 
 def _timed(fn: Any, rounds: int) -> list[float]:

@@ -89,6 +89,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "sources": ("experiment_id", "path", "sha256", "size", "mode", "ts"),
     "events": ("experiment_id", "ts", "kind", "session_id", "seq", "event_id", "host", "pid", "summary"),
     "points_rollup": rollup.COLUMNS,
+    "points_rollup_time": rollup.TIME_COLUMNS,
 }  # fmt: skip
 
 #: columns the table store fills itself at insert (their DEFAULT): never sent by the materializer
@@ -145,7 +146,7 @@ class Materializer:
         #: blob chunks to write to the object store, in order: (sha256, offset, size, data)
         self.chunks: list[tuple[str, int, int, bytes]] = []
         self.events = 0
-        self.rollups = rollup.Rollups()  # points_rollup, built beside points_numeric
+        self.rollups = rollup.Rollups()  # points_rollup and points_rollup_time, built beside points_numeric
 
     def _table(self, name: str) -> dict[str, Any]:
         table = self.tables.get(name)
@@ -167,9 +168,7 @@ class Materializer:
             columns = {c: _column(v) for c, v in table.items()}
             order = _key_order(table) if name in _FLOAT_COLUMNS else None
             out[name] = columns if order is None else {c: _take(v, order) for c, v in columns.items()}
-        rollups = self.rollups.columns()
-        if rollups is not None:
-            out["points_rollup"] = rollups
+        out.update(self.rollups.columns())
         return out
 
     def _row(self, table_name: str, /, **values: Any) -> None:
@@ -267,7 +266,9 @@ class Materializer:
             else:
                 table["y"].extend(s["ys"])
             if kind == "NumericPoints":
-                self.rollups.add(e, s["namespace"], s["channel"], s["generation"], h["event_id"], s["xs"], s["ys"])
+                self.rollups.add(
+                    e, s["namespace"], s["channel"], s["generation"], h["event_id"], s["xs"], s["ys"], s["ts"]
+                )
         return {"points": dict(counts)}
 
     def _on_NumericPoints(self, h: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
