@@ -162,7 +162,8 @@ class Rollups:
         x, y, ts = (np.concatenate(c) for c in zip(*self._points, strict=True))
         series = np.repeat(np.arange(len(self._keys)), sizes)
         order = _sorted(series, starts, x)  # by x; stable: equal x stay in the order logged
-        step = _levels(series, *((x, y) if order is None else (x[order], y[order])), rollup_width, ROLLUP_LEVELS)
+        sx, sy = (x, y) if order is None else (x[order], y[order])
+        step = _levels(series, sx, sy, rollup_width, ROLLUP_LEVELS)
         order = _sorted(series, starts, ts, y)
         if order is not None:
             ts, y, x = ts[order], y[order], x[order]
