@@ -288,8 +288,8 @@ class Browser:
         experiment was created; the range too)."""
         if axis not in ("step", "time", "relative"):
             raise InvalidChannelValue("axis step, time or relative", repr(axis))
-        if axis == "step" and x_from is None and x_to is None:
-            (whole,) = self.charts(project, short_ids, [channel], namespace=namespace, width=width)
+        if x_from is None and x_to is None:
+            (whole,) = self.charts(project, short_ids, [channel], namespace=namespace, axis=axis, width=width)
             if isinstance(whole, NeptuneException):
                 raise whole
             return whole
@@ -308,37 +308,53 @@ class Browser:
         """The whole x-range of each of ``channels``, as :meth:`chart` draws it, or the error that says why that
         channel cannot be drawn (unknown, not numeric); an unknown experiment raises.
 
-        Why: a page asks for all its charts in view at once. On the step axis the rollups of all of them are read
-        in four queries per experiment (generations, x-ranges, a check for points older than the rollups, the
-        envelopes), where one chart at a time took five queries a chart; the rest goes chart by chart."""
+        Why: a page asks for all its charts in view at once. On every axis the rollups of all of them are read in four
+        queries per experiment (generations, x-ranges, a check for points older than the rollups, the envelopes; the
+        experiment's creation too on the relative axis), where one chart at a time took five queries a chart; the
+        channels the rollups do not cover, or that no level fits, go chart by chart."""
         if axis not in ("step", "time", "relative"):
             raise InvalidChannelValue("axis step, time or relative", repr(axis))
+        engine_axis = "step" if axis == "step" else "time"
         answers: dict[str, Chart | NeptuneException] = {}
-        later = set() if axis == "step" else set(channels)  # drawn by _chart: no rollups, another axis
+        later: set[str] = set()  # drawn by _chart: no rollups, or no level fits
         with self.tables.hold():
             internals = [(short_id, self.resolve(project, short_id)) for short_id in short_ids]
             generations: list[dict[str, int]] = []  # per experiment: channel → its current generation
-            spans: dict[str, tuple[float, float]] = {}  # channel → its x-range over every experiment
-            for short_id, internal in internals if axis == "step" else []:
+            origins: list[float] = []  # per experiment: where the chart's x is 0 on the engine's axis
+            ranges: list[dict[str, tuple[float, float]]] = []  # per experiment: channel → its rolled range
+            spans: dict[str, tuple[float, float]] = {}  # channel → its x-range over every experiment, chart's x
+            for short_id, internal in internals:
                 mine = {}
                 for channel, found in self._generations(internal, namespace, channels, "numeric", short_id).items():
                     if isinstance(found, NeptuneException):
                         answers.setdefault(channel, found)  # the first experiment's error, as chart() raises it
                     else:
                         mine[channel] = found
-                rolled = charts.rolled_x_ranges(self.tables, internal, namespace, mine)
+                origin = self._origin(project, short_id, internal) if axis == "relative" else 0.0
+                rolled = charts.rolled_x_ranges(self.tables, internal, namespace, mine, axis=engine_axis)
                 for channel in mine:
                     if channel not in rolled:
                         later.add(channel)
                         continue
-                    lo, hi = spans.get(channel, rolled[channel])
-                    spans[channel] = (min(lo, rolled[channel][0]), max(hi, rolled[channel][1]))
+                    lo, hi = rolled[channel][0] - origin, rolled[channel][1] - origin
+                    if channel in spans:
+                        lo, hi = min(lo, spans[channel][0]), max(hi, spans[channel][1])
+                    spans[channel] = (lo, hi)
                 generations.append(mine)
+                origins.append(origin)
+                ranges.append(rolled)
             drawn = [c for c in spans if c not in answers and c not in later]
             series: dict[str, list[Series]] = {c: [] for c in drawn}
-            for (short_id, internal), mine in zip(internals, generations, strict=False):
-                wanted = {c: (mine[c], *spans[c]) for c in drawn}
-                envelopes = charts.rolled_wholes(self.tables, internal, namespace, wanted, width=width)
+            for (short_id, internal), mine, origin, rolled in zip(internals, generations, origins, ranges, strict=True):
+                # the chart's range on this experiment's axis (and its own, should shifting it back round inwards):
+                # it holds every point of the experiment, so the rollups alone answer it (no partial end buckets)
+                wanted = {
+                    c: (mine[c], min(spans[c][0] + origin, rolled[c][0]), max(spans[c][1] + origin, rolled[c][1]))
+                    for c in drawn
+                }
+                envelopes = charts.rolled_wholes(
+                    self.tables, internal, namespace, wanted, width=width, axis=engine_axis
+                )
                 for channel in drawn:
                     if channel not in envelopes:  # no level fits (a few x-units a pixel): the points are as cheap
                         later.add(channel)
@@ -346,10 +362,12 @@ class Browser:
                     df = envelopes[channel]
                     xs, ys = _polyline(df)
                     points = int(df["count"].sum()) if not df.empty else 0
-                    series[channel].append(Series(short_id, channel, xs.tolist(), ys.tolist(), points, len(df)))
+                    series[channel].append(
+                        Series(short_id, channel, (xs - origin).tolist(), ys.tolist(), points, len(df))
+                    )
             for channel in drawn:
                 if channel not in later:
-                    answers[channel] = Chart("step", spans[channel][0], spans[channel][1], width, series[channel])
+                    answers[channel] = Chart(axis, spans[channel][0], spans[channel][1], width, series[channel])
             for channel in channels:
                 if channel not in answers:
                     try:
@@ -357,6 +375,10 @@ class Browser:
                     except (ChannelDoesNotExist, InvalidChannelValue) as exc:
                         answers[channel] = exc
         return [answers[c] for c in channels]
+
+    def _origin(self, project: str, short_id: str, internal: str) -> float:
+        """Where the relative axis starts: the experiment's creation."""
+        return self.reader.created(internal, short_id, project)
 
     def _chart(
         self,
@@ -375,22 +397,16 @@ class Browser:
             for short_id in short_ids:
                 internal = self.resolve(project, short_id)
                 generation = self._generation(internal, namespace, channel, "numeric", short_id)
-                origin = (
-                    float(self.reader.experiment(internal, short_id, project)["created"]) if axis == "relative" else 0.0
-                )
-                # the rollups are by x: when they cover the channel, a whole range reads a few thousand rows
-                rolled = (
-                    charts.rolled_x_range(self.tables, internal, namespace, channel, generation)
-                    if engine_axis == "step"
-                    else None
-                )
+                origin = self._origin(project, short_id, internal) if axis == "relative" else 0.0
+                # when the rollups of the axis cover the channel, a range reads a few thousand rows, not its points
+                rolled = charts.rolled_x_range(self.tables, internal, namespace, channel, generation, axis=engine_axis)
                 found.append((short_id, internal, generation, origin, rolled))
             lo, hi = x_from, x_to
             if lo is None or hi is None:  # the whole range of every series, on this axis (one pass each)
                 ends: list[float] = []
                 for _, internal, generation, origin, rolled in found:
                     if rolled is not None:
-                        ends += rolled
+                        ends += [rolled[0] - origin, rolled[1] - origin]
                         continue
                     if engine_axis == "step":
                         ends += self._x_range(internal, namespace, channel, generation)
@@ -408,8 +424,9 @@ class Browser:
                 df = None
                 if rolled is not None:
                     df = charts.rolled_envelope(
-                        self.tables, internal, namespace, channel, generation, x_from=lo, x_to=hi, width=width
-                    )
+                        self.tables, internal, namespace, channel, generation,
+                        x_from=lo + origin, x_to=hi + origin, width=width, axis=engine_axis,
+                    )  # fmt: skip
                 if df is None:
                     df = charts.envelope(
                         self.tables,

@@ -180,6 +180,20 @@ class Reader:
         row["finished"] = finished
         return row
 
+    def created(self, internal_id: str, short_id: str = "", project: str = "") -> float:
+        """When the experiment was created, as :meth:`experiment` says, without the state and heartbeats it joins:
+        where a chart's relative time axis starts, read for every chart."""
+        with self.reading():
+            df = self._q(
+                "SELECT created FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, "
+                "created, project FROM experiments FINAL WHERE experiment_id = {e:String} "
+                f"UNION ALL {_identified_only('experiment_id = {e:String}')}) LIMIT 1",
+                e=internal_id,
+            )
+        if df.empty:
+            raise ExperimentNotFound(short_id or internal_id, project)
+        return float(df["created"].iloc[0])
+
     def system_properties(self, internal_id: str, short_id: str = "", project: str = "") -> dict[str, Any]:
         with self.reading():
             row = self.experiment(internal_id, short_id, project)

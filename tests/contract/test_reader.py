@@ -408,6 +408,8 @@ def test_missing_things(world: World) -> None:
     reader = world.reader
     with pytest.raises(ExperimentNotFound):
         reader.experiment("no-such-experiment", "SAN-404", PROJECT)
+    with pytest.raises(ExperimentNotFound):
+        reader.created("no-such-experiment", "SAN-404", PROJECT)
     with pytest.raises(FileNotFound):
         reader.blob("0" * 64)
     with pytest.raises(KeyError):
@@ -460,6 +462,7 @@ def test_an_experiment_known_only_from_its_identified_event(
             assert row["state"] == "succeeded"
             assert (row["name"], row["owner"], row["description"], row["created"]) == ("Untitled", "", "", T0 + 1)
             assert reader.experiment(E6)["name"] == "run 2"  # a created record wins over the identified one
+            assert (reader.created(E5), reader.created(E6)) == (T0 + 1, reader.experiment(E6)["created"])
             assert reader.numeric_values(E5, ["loss"])["loss"].tolist() == [value("loss", x) for x in (0.0, 1.0, 2.0)]
             assert reader.leaderboard(LOST, now=NOW)["id"].tolist() == ["LOS-1", "SAN-2"]
             assert LOST in reader.projects()
