@@ -376,3 +376,45 @@ def test_two_experiments_on_the_relative_axis(tables: TableStore) -> None:
         assert series.experiment == SHORT[e] and series.points == len(raw(tables, "big", 0, e))
         assert max(series.y) == spike and series.buckets <= 2 * 900 + 2
         assert chart.x_from <= min(series.x) and max(series.x) <= chart.x_to
+
+
+@pytest.mark.parametrize("kind", TABLE_STORES)
+def test_a_replay_writes_the_time_rollups_of_older_logs(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A store from before the time rollups draws its logs from their points; ``expstream replay`` (the whole log
+    again, through today's consumer) writes their rows, and from then on the chart reads those."""
+    if kind == "chdb":
+        store = create_table_store(kind, folder=tmp_path / "chdb")
+        objects = create_object_store("localfs", root=tmp_path / "objects")
+    else:
+        store = create_table_store(kind, url=request.getfixturevalue("new_clickhouse_url")())
+        s3_url, ca = request.getfixturevalue("new_s3_url")(), request.getfixturevalue("s3_ca")
+        objects = create_object_store("s3", url=s3_url, ca=ca)
+    rng = np.random.default_rng(11)
+    p = Producer(E1)
+    _created(p, 1)
+    ts = CREATED[E1] + np.sort(rng.uniform(0.0, 900.0, 40_000))
+    ys = rng.normal(0, 1, len(ts))
+    ys[4321] = -7e8
+    _log(p, "loss", ts, ys, 8000)
+    try:
+        store.ensure_schema()
+        _deliver(p.sent, _Without(store, {"points_rollup_time"}), objects, ("materializer",))
+        with store.hold():
+            assert charts.rolled_x_range(store, E1, "user", "loss", 0, axis="time") is None
+            before = browser(store).chart(PROJECT, ["TIM-1"], "loss", axis="relative", width=500)
+            assert min(before.series[0].y) == -7e8
+        _deliver(p.sent, store, objects, ("replay",))  # what `expstream replay` does: every event again
+        with store.hold():
+            points = raw(store, "loss")
+            lo, hi = points["ts"].min(), points["ts"].max()
+            assert charts.rolled_x_range(store, E1, "user", "loss", 0, axis="time") == (lo, hi)
+            after = browser(store).chart(PROJECT, ["TIM-1"], "loss", axis="relative", width=500)
+            edges = whole_edges(lo, hi, 500)
+            assert edges is not None
+            assert (after.series[0].x, after.series[0].y) == polyline(reference(points, edges, hi), CREATED[E1])
+            assert after.series[0].points == len(points) and min(after.series[0].y) == -7e8
+    finally:
+        store.close()
+        objects.close()
