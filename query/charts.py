@@ -106,6 +106,7 @@ def envelope(
     axis: str = "step",
     final: bool = False,
     open_end: bool = False,
+    steps: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Per bucket of ``[x_from, x_to]`` cut into ``width``: count, first/last/min/max y and their x.
 
@@ -113,7 +114,8 @@ def envelope(
     ordered by bucket; empty buckets are absent. ``axis`` is a key of :data:`AXES`; for ``time`` every
     x (range and answer) is a Unix timestamp. Replayed twins of a point (before merges) count twice
     and change no value, unless ``final`` (the twins collapsed first: for a narrow range only).
-    ``open_end``: the range is ``[x_from, x_to)``.
+    ``open_end``: the range is ``[x_from, x_to)``. ``steps``: only points whose logged x is in this range, which
+    the time rollups know (x is in the table's key, ts is not: then a time-axis read is a few granules, not a scan).
     """
     column = AXES.get(axis)
     if column is None:
@@ -127,6 +129,7 @@ def envelope(
         f"SELECT least(toUInt32({{n:UInt32}} - 1), toUInt32(floor(({column} - {{lo:Float64}}) * {{k:Float64}}))) "
         f"AS bucket, {_m4(axis)} FROM points_numeric{' FINAL' if final else ''} WHERE {_WHERE} "
         f"AND {column} >= {{lo:Float64}} AND {column} {'<' if open_end else '<='} {{hi:Float64}} "
+        f"{'AND x >= {s0:Float64} AND x <= {s1:Float64} ' if steps is not None else ''}"
         "GROUP BY bucket ORDER BY bucket"
     )
     return tables.query_df(
@@ -140,6 +143,7 @@ def envelope(
             "lo": float(x_from),
             "hi": float(x_to),
             "k": float(scale),
+            **({"s0": float(steps[0]), "s1": float(steps[1])} if steps is not None else {}),
         },
     )
 
@@ -216,8 +220,9 @@ def rolled_envelope(
     axis: str = "step",
 ) -> pd.DataFrame | None:
     """The envelope of a range from the rollups of ``axis`` (``step`` or ``time``: then the range is in Unix
-    seconds), or None when no level fits (zoomed in to fewer than 16 x-units, or 1/16 s, per pixel: then
-    :func:`envelope` over the points is as cheap).
+    seconds), or None when no level fits (zoomed in to fewer than 16 x-units per pixel: then :func:`envelope` over
+    the points is as cheap). On the time axis a range that no level fits (under 1/16 s a pixel) is read from the
+    points whose x the finest level's rows of the range name (:func:`envelope` alone would scan the log's ts).
 
     The level is the coarsest whose buckets are at most a pixel column wide; each answered bucket is
     ``k`` whole level buckets (between ``width`` and ``2 * width`` buckets in all), so its first, last,
@@ -232,11 +237,11 @@ def rolled_envelope(
         return math.ceil(x_from / w), math.floor(x_to / w)
 
     level = _level(axis, per_pixel, whole)
+    key = {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation)}
     if level is None:
-        return None
+        return None if axis == "step" else _narrow(tables, key, x_from=x_from, x_to=x_to, width=width)
     w = _ROLLUPS[axis][2](level)
     b0, b1 = whole(w)
-    key = {"e": experiment_id, "ns": namespace, "c": channel, "g": int(generation)}
     middle = tables.query_df(
         _ROLLED[axis],
         {**key, "level": level, "b0": float(b0), "b1": float(b1), "k": float(max(1, int(per_pixel // w)))},
@@ -261,6 +266,21 @@ def rolled_envelope(
     out = pd.concat(found, ignore_index=True)
     out["bucket"] = np.arange(len(out))
     return out
+
+
+def _narrow(tables: TableStore, key: dict[str, Any], *, x_from: float, x_to: float, width: int) -> pd.DataFrame:
+    """The envelope of a time-axis range narrower than the finest level's buckets a pixel, from its points, where the
+    finest level's rows of the range say their x are (twins collapsed: the range is narrow)."""
+    w = time_rollup_width(0)
+    found = tables.query_df(
+        "SELECT count() AS n, min(step_min) AS lo, max(step_max) AS hi FROM points_rollup_time "
+        f"WHERE {_WHERE} AND level = 0 AND bucket >= {{b0:Float64}} AND bucket <= {{b1:Float64}}",
+        {**key, "b0": float(math.floor(x_from / w)), "b1": float(math.floor(x_to / w))},
+    )
+    n = int(found["n"].iloc[0]) if not found.empty else 0
+    steps = (float(found["lo"].iloc[0]), float(found["hi"].iloc[0])) if n else (1.0, 0.0)  # none: no x at all
+    return envelope(tables, key["e"], key["ns"], key["c"], key["g"], x_from=x_from, x_to=x_to, width=width,
+                    axis="time", final=True, steps=steps)  # fmt: skip
 
 
 # the points of the partial level buckets at both ends of a time-axis range, each where its rollup rows say the

@@ -263,13 +263,17 @@ def test_the_whole_log_shows_both_outliers_and_counts_each_point_once(tables: Ta
 
 
 def test_zoomed_in_below_the_finest_level_reads_the_points(tables: TableStore) -> None:
-    lo = raw(tables, "big")["ts"].min() + 300.0
-    assert (
-        charts.rolled_envelope(tables, E1, "user", "big", 0, x_from=lo, x_to=lo + 20.0, width=1000, axis="time") is None
-    )
-    chart = browser(tables).chart(PROJECT, ["TIM-1"], "big", axis="time", x_from=lo, x_to=lo + 20.0, width=1000)
-    want = charts.envelope(tables, E1, "user", "big", 0, x_from=lo, x_to=lo + 20.0, width=1000, axis="time", final=True)
-    assert (chart.series[0].x, chart.series[0].y) == polyline(want)
+    """Under 1/16 s a pixel: the points, found by the x range of the finest level's rows (a few granules)."""
+    points = raw(tables, "big")
+    for lo, hi in ((points["ts"].min() + 300.0, points["ts"].min() + 320.0), (CREATED[E1] - 30.0, CREATED[E1] - 10.0)):
+        got = charts.rolled_envelope(tables, E1, "user", "big", 0, x_from=lo, x_to=hi, width=1000, axis="time")
+        want = charts.envelope(tables, E1, "user", "big", 0, x_from=lo, x_to=hi, width=1000, axis="time", final=True)
+        assert got is not None and got.to_dict("records") == want.to_dict("records")
+        inside = points[(points["ts"] >= lo) & (points["ts"] <= hi)]
+        assert int(got["count"].sum()) == len(inside)  # twins collapsed
+        chart = browser(tables).chart(PROJECT, ["TIM-1"], "big", axis="time", x_from=lo, x_to=hi, width=1000)
+        assert (chart.series[0].x, chart.series[0].y) == polyline(got)
+    assert len(inside) == 0  # the second range is before the log
 
 
 @pytest.mark.parametrize("width", [1000, 333, 100])
