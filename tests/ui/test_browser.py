@@ -94,6 +94,19 @@ def test_zoom_asks_for_the_range_again(page: Any, module_server: Server, populat
     zoomed = _series(page, "train/loss")[0]
     assert zoomed["x"] == [float(x) for x in range(100, 150)]
 
+    # a shift-drag to the right pans towards smaller x and asks for the new range
+    box = page.locator(f"{card} .u-over").bounding_box()
+    drawn = int(page.locator(card).get_attribute("data-drawn"))
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.wait_for_function(f"() => Number(document.querySelector('{card}').dataset.drawn) > {drawn}")
+    panned = _series(page, "train/loss")[0]
+    assert panned["x"][0] < 100 and panned["x"][-1] < 149 and len(panned["x"]) > 10
+
     # a drag across the middle of the plot asks for that range: fewer points, all inside it
     page.dblclick(f"{card} .u-over")  # the whole range again
     page.wait_for_selector(f'{card}[data-points="300"]')
