@@ -57,6 +57,18 @@ def test_pages_charts_and_downloads_on_the_cluster(
         page.goto(f"{server.url}{P}/compare?ids=VIS-1,VIS-2")
         page.wait_for_selector('.chart-card[data-channel="train/loss"][data-drawn]')
         assert page.locator("#parameter-diff tbody tr:visible th").all_inner_texts() == ["lr"]
+        loss = '.chart-card[data-channel="train/loss"]'
+        for axis, title in (("relative", "seconds since start"), ("time", "time (UTC)")):
+            # the time rollups, or the points they name, on the cluster's tables
+            page.select_option("#axis", axis)
+            page.wait_for_function(
+                "([card, title]) => window.expstreamCharts.chartOf(document.querySelector(card))?.series[0].label"
+                " === title",
+                arg=[loss, title],
+            )
+            page.wait_for_selector('.chart-card[data-channel="train/loss"][data-points="300,150"]')
+            names = sorted(t["name"] for t in drawn_series(page, "train/loss"))
+            assert names == ["VIS-1", "VIS-2"]
         assert page.goto(f"{server.url}{P}/e/VIS-1/artifacts/..%2F..%2Fetc/passwd").status == 404
     finally:
         assert stop_server(server) == 0
