@@ -128,6 +128,25 @@ def test_zoom_asks_for_the_range_again(page: Any, module_server: Server, populat
     )
 
 
+def test_hover_shows_the_same_step_on_every_chart_and_a_drag_zooms_one(page: Any, module_server: Server) -> None:
+    page.set_viewport_size({"width": 1400, "height": 2000})  # both charts in view
+    page.goto(f"{module_server.url}{P}/e/VIS-1")
+    loss, acc = '.chart-card[data-channel="train/loss"]', '.chart-card[data-channel="val/acc"]'
+    page.wait_for_selector(f"{loss}[data-drawn]")
+    page.wait_for_selector(f"{acc}[data-drawn]")
+    hovered = "(card) => window.expstreamCharts.chartOf(document.querySelector(card)).cursor.idx"
+    assert page.evaluate(hovered, acc) is None
+    box = page.locator(f"{loss} .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"(card) => ({hovered})(card) !== null", arg=acc)  # the other chart's legend follows
+    before = page.locator(acc).get_attribute("data-drawn")
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    page.wait_for_function(f"() => document.querySelector('{loss}').dataset.drawn !== '1'")
+    assert page.locator(acc).get_attribute("data-drawn") == before  # only the dragged chart asked again
+
+
 def test_images_and_artifacts_download_byte_for_byte(page: Any, module_server: Server, populated: Populated) -> None:
     page.goto(f"{module_server.url}{P}/e/VIS-1#images")
     page.wait_for_selector(".gallery-strip img")

@@ -130,6 +130,8 @@ const Charts = (() => {
     return out;
   }
 
+  const pointerOnly = (type) => type === "mousemove" || type === "mouseleave";
+
   // hover: each series shows its own point nearest the cursor, not the null it holds at another series' x
   function nearest(u, seriesIdx, hovered) {
     const ys = u.data[seriesIdx];
@@ -177,7 +179,12 @@ const Charts = (() => {
       series: lines,
       axes: [{ label: axisTitle(), labelSize: 16, labelFont: font, font, size: 36 }, { font, size: 56 }],
       legend: { live: true },
-      cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => null }, dataIdx: nearest },
+      cursor: {
+        y: false,  // a vertical line only: the y of one chart means nothing on the others
+        drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => null }, dataIdx: nearest,
+        // hovering one chart shows the same x on the others of its tab (only the pointer: a drag zooms one chart)
+        sync: { key: card.group, scales: ["x", null], filters: { pub: pointerOnly } },
+      },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       hooks: { setSelect: [(u) => select(card, u)] },
     };
@@ -276,7 +283,10 @@ const Charts = (() => {
   }
 
   // project: "ns/name"; ids: experiments drawn in every chart of root
+  let groups = 0;
+
   function setup(root, project, ids) {
+    const group = `expstream-${++groups}`;  // the cards of one setup share a hover cursor
     if (!observer) {
       observer = new IntersectionObserver((entries) => {
         for (const entry of entries) {
@@ -287,7 +297,7 @@ const Charts = (() => {
       }, { rootMargin: "200px" });
     }
     for (const el of root.querySelectorAll(".chart-card")) {
-      const card = { el, plot: el.querySelector(".plot"), channel: el.dataset.channel,
+      const card = { el, plot: el.querySelector(".plot"), channel: el.dataset.channel, group,
                      namespace: el.dataset.namespace || "user", project, ids, range: null, asked: 0 };
       el.__card = card;
       cards.push(card);
