@@ -9,7 +9,6 @@ the raw points in that bucket's x-interval give, computed in numpy from the poin
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pytest
 
 from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.base import TableStore
-from expstream.consumers.sinks.layout import ROLLUP_LEVELS, rollup_width
 from expstream.consumers.sources.memory import MemorySource
 from expstream.eventlog.memory import MemoryLog
 from expstream.exceptions import ChannelDoesNotExist
@@ -28,6 +26,7 @@ from expstream.query import charts
 from expstream.query.browse import Browser, Chart
 from expstream.query.reader import Reader
 from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
+from tests.contract.rollup_cuts import edges_of, whole_edges
 from tests.contract.test_reader import Producer
 
 E = "0a0a0a0a-0000-4000-8000-0000000000aa"
@@ -92,19 +91,6 @@ def raw(tables: TableStore, channel: str, generation: int) -> pd.DataFrame:
         "AND channel = {c:String} AND generation = {g:UInt32} ORDER BY x",
         {"e": E, "c": channel, "g": generation},
     )
-
-
-def edges_of(x_from: float, x_to: float, width: int) -> list[float] | None:
-    """The reference's cut of the range: partial level buckets at both ends, ``k`` whole ones in between."""
-    per_pixel = (x_to - x_from) / width
-    for level in reversed(range(ROLLUP_LEVELS)):
-        w = rollup_width(level)
-        b0, b1 = math.ceil(x_from / w), math.floor(x_to / w)
-        if w <= per_pixel and b1 > b0:
-            k = max(1, int(per_pixel // w))
-            inner = [b * w for b in range(b0, b1, k)] + [b1 * w]
-            return ([x_from] if x_from < b0 * w else []) + inner + ([math.inf] if b1 * w <= x_to else [])
-    return None
 
 
 def reference(points: pd.DataFrame, edges: list[float], x_to: float) -> pd.DataFrame:
@@ -172,17 +158,6 @@ def test_zoomed_in_below_the_finest_level_reads_the_points(tables: TableStore) -
     chart = browser.chart("acme/charts", ["CHA-1"], "big", x_from=100.0, x_to=5000.0, width=1000)
     assert max(chart.series[0].y) == 7.5
     assert chart.series[0].points in (4901, 2 * 4901)  # raw points: replayed twins count until merged
-
-
-def whole_edges(lo: float, hi: float, width: int) -> list[float] | None:
-    """The reference's cut of a whole channel: ``k`` whole level buckets a column, from the one holding ``lo``."""
-    per_pixel = (hi - lo) / width
-    for level in reversed(range(ROLLUP_LEVELS)):
-        w = rollup_width(level)
-        if w <= per_pixel:
-            b0, b1, k = math.floor(lo / w), math.floor(hi / w) + 1, max(1, int(per_pixel // w))
-            return [b * w for b in range(b0, b1, k)] + [b1 * w]
-    return None
 
 
 @pytest.mark.parametrize("width", [1000, 333, 100])

@@ -11,7 +11,6 @@ points in that bucket's time interval give (first / last by (ts, y), at-min / at
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import pytest
 
 from expstream.consumers.runner import Runner
 from expstream.consumers.sinks.base import TableStore
-from expstream.consumers.sinks.layout import TIME_ROLLUP_LEVELS, time_rollup_width
 from expstream.consumers.sources.memory import MemorySource
 from expstream.eventlog.memory import MemoryLog
 from expstream.exceptions import ChannelDoesNotExist
@@ -31,6 +29,7 @@ from expstream.query import charts
 from expstream.query.browse import Browser, Chart, _polyline
 from expstream.query.reader import Reader
 from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
+from tests.contract.rollup_cuts import edges_of, whole_edges
 from tests.contract.test_reader import T0, Producer
 
 E1, E2 = "0b0b0b0b-0000-4000-8000-0000000000b1", "0b0b0b0b-0000-4000-8000-0000000000b2"
@@ -155,30 +154,6 @@ def raw(tables: TableStore, channel: str, generation: int = 0, experiment: str =
     )
 
 
-def edges_of(t_from: float, t_to: float, width: int) -> list[float] | None:
-    """The reference's cut of a range: partial level buckets at both ends, ``k`` whole ones in between."""
-    per_pixel = (t_to - t_from) / width
-    for level in reversed(range(TIME_ROLLUP_LEVELS)):
-        w = time_rollup_width(level)
-        b0, b1 = math.ceil(t_from / w), math.floor(t_to / w)
-        if w <= per_pixel and b1 > b0:
-            k = max(1, int(per_pixel // w))
-            inner = [b * w for b in range(b0, b1, k)] + [b1 * w]
-            return ([t_from] if t_from < b0 * w else []) + inner + ([math.inf] if b1 * w <= t_to else [])
-    return None
-
-
-def whole_edges(lo: float, hi: float, width: int) -> list[float] | None:
-    """The reference's cut of a whole range: ``k`` whole level buckets a column, from the one holding ``lo``."""
-    per_pixel = (hi - lo) / width
-    for level in reversed(range(TIME_ROLLUP_LEVELS)):
-        w = time_rollup_width(level)
-        if w <= per_pixel:
-            b0, b1, k = math.floor(lo / w), math.floor(hi / w) + 1, max(1, int(per_pixel // w))
-            return [b * w for b in range(b0, b1, k)] + [b1 * w]
-    return None
-
-
 def reference(points: pd.DataFrame, edges: list[float], t_to: float) -> pd.DataFrame:
     t, y = points["ts"].to_numpy(), points["y"].to_numpy()
     keep = (t >= edges[0]) & (t <= t_to)
@@ -243,7 +218,7 @@ def test_rolled_time_envelope_equals_the_raw_points(
     points = raw(tables, channel, generation)
     first, last = points["ts"].min(), points["ts"].max()
     lo, hi = first + start, (last if end is None else first + end)
-    edges = edges_of(lo, hi, width)
+    edges = edges_of(lo, hi, width, axis="time")
     assert edges is not None
     got = charts.rolled_envelope(tables, E1, "user", channel, generation, x_from=lo, x_to=hi, width=width, axis="time")
     assert got is not None
@@ -284,7 +259,7 @@ def test_many_whole_logs_in_one_query_equal_the_raw_points(tables: TableStore, w
     asked = {c: (g, spans[c][0] - wider, spans[c][1] + wider) for c, g in generations.items()}
     got = charts.rolled_wholes(tables, E1, "user", asked, width=width, axis="time")
     for channel, (generation, lo, hi) in asked.items():
-        edges = whole_edges(lo, hi, width)
+        edges = whole_edges(lo, hi, width, axis="time")
         assert edges is not None
         assert len(got[channel]) <= 2 * width + 2
         same(got[channel], reference(raw(tables, channel, generation), edges, hi))
@@ -301,7 +276,7 @@ def test_the_relative_axis_is_the_time_axis_shifted_by_the_creation(tables: Tabl
     x_from, x_to = 150.25, 1234.5
     zoomed = b.chart(PROJECT, ["TIM-1"], "big", axis="relative", x_from=x_from, x_to=x_to, width=600)
     lo, hi = x_from + CREATED[E1], x_to + CREATED[E1]
-    edges = edges_of(lo, hi, 600)
+    edges = edges_of(lo, hi, 600, axis="time")
     assert edges is not None
     want = reference(raw(tables, "big"), edges, hi)
     assert (zoomed.series[0].x, zoomed.series[0].y) == polyline(want, CREATED[E1])
@@ -340,7 +315,7 @@ def test_a_page_of_time_charts_equals_each_chart_alone_and_the_points(tables: Ta
         points = raw(tables, channel, generation)
         lo, hi = points["ts"].min(), points["ts"].max()
         assert (chart.x_from, chart.x_to) == (lo - origin, hi - origin)
-        edges = whole_edges(lo, hi, 700)
+        edges = whole_edges(lo, hi, 700, axis="time")
         assert edges is not None
         assert (chart.series[0].x, chart.series[0].y) == polyline(reference(points, edges, hi), origin)
         assert chart.series[0].points == len(points)
@@ -415,7 +390,7 @@ def test_a_replay_writes_the_time_rollups_of_older_logs(
             lo, hi = points["ts"].min(), points["ts"].max()
             assert charts.rolled_x_range(store, E1, "user", "loss", 0, axis="time") == (lo, hi)
             after = browser(store).chart(PROJECT, ["TIM-1"], "loss", axis="relative", width=500)
-            edges = whole_edges(lo, hi, 500)
+            edges = whole_edges(lo, hi, 500, axis="time")
             assert edges is not None
             assert (after.series[0].x, after.series[0].y) == polyline(reference(points, edges, hi), CREATED[E1])
             assert after.series[0].points == len(points) and min(after.series[0].y) == -7e8
