@@ -27,12 +27,8 @@ def _stop_materializer(home: Path) -> None:
     """Close this process's writers first (closing one flushes, which may start the daemon again), then stop the
     daemon of ``home`` and any this process started."""
     import expstream
-    from expstream.consumers.warm.client import WarmClient, settle_background_starts, started_here
+    from expstream.consumers.warm.client import stop_daemons
 
     for backend in list(expstream._backends.values()):
         backend.writer.close()
-    settle_background_starts()
-    WarmClient(home).stop_daemon()
-    for process in started_here():
-        process.terminate()
-        process.wait(60)
+    stop_daemons(home)

@@ -48,16 +48,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def stop_materializers(*homes: Path) -> None:
     """Stop the warm materializers of ``homes`` and every one this process started: no test leaves one running."""
-    from expstream.consumers.warm.client import WarmClient, daemon_alive, settle_background_starts, started_here
-    from expstream.consumers.warm.protocol import WarmPaths
+    from expstream.consumers.warm.client import stop_daemons
 
-    settle_background_starts()
-    for folder in homes:
-        if daemon_alive(WarmPaths(folder.absolute())):
-            WarmClient(folder).stop_daemon()
-    for process in started_here():
-        process.terminate()
-        process.wait(60)
+    stop_daemons(*homes)
 
 
 def _reset() -> None:

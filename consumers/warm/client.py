@@ -31,7 +31,7 @@ from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamTimeoutError, StorageError
 from expstream.locking import locked, open_lock_file, try_flock
 
-__all__ = ["WarmClient", "daemon_alive", "settle_background_starts", "started_here"]
+__all__ = ["WarmClient", "daemon_alive", "settle_background_starts", "started_here", "stop_daemons"]
 
 #: seconds a start may take (interpreter, imports, chdb, schema check; more with a cold page cache)
 START_TIMEOUT = 120.0
@@ -55,6 +55,18 @@ def settle_background_starts(timeout: float = START_TIMEOUT) -> None:
         threads = [c._warming for c in _clients.values() if c._warming is not None]
     for thread in threads:
         thread.join(timeout)
+
+
+def stop_daemons(*homes: Path) -> None:
+    """Stop the daemons of ``homes`` and every one this process started, after the starts still under way: the
+    teardown of tests and benchmarks, so that none writes into a folder being removed or outlives the run."""
+    settle_background_starts()
+    for folder in homes:
+        if daemon_alive(WarmPaths(Path(folder).absolute())):
+            WarmClient(folder).stop_daemon()
+    for process in started_here():
+        process.terminate()
+        process.wait(60)
 
 
 def daemon_alive(paths: WarmPaths) -> bool:
