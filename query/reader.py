@@ -50,6 +50,15 @@ _HEARTBEATS = (
 )
 
 
+def _experiment_rows(where: str) -> str:
+    """The experiments columns of every experiment matching ``where``: its ExperimentCreated row, or for one known
+    only from ExperimentIdentified the defaults of :func:`_identified_only`."""
+    return (
+        "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
+        f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}"
+    )
+
+
 def _identified_only(where: str) -> str:
     """The experiments columns of experiments known only from ExperimentIdentified (see ``_experiments``).
 
@@ -153,8 +162,7 @@ class Reader:
                 "state, state_ts, heartbeat, received, store_now FROM ("
                 "SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project, "
                 "state, state_ts "
-                "FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, created, project "
-                f"FROM experiments FINAL WHERE {where} UNION ALL {_identified_only(where)}) AS e "
+                f"FROM ({_experiment_rows(where)}) AS e "
                 "LEFT JOIN (SELECT experiment_id, argMax(state, (ts, session_id, seq)) AS state, max(ts) AS state_ts "
                 "FROM states GROUP BY experiment_id) AS s USING experiment_id) AS es "
                 f"LEFT JOIN ({_HEARTBEATS}) AS b USING experiment_id "
@@ -185,9 +193,7 @@ class Reader:
         where a chart's relative time axis starts, read for every chart."""
         with self.reading():
             df = self._q(
-                "SELECT created FROM (SELECT experiment_id, short_id, number, name, description, owner, hostname, "
-                "created, project FROM experiments FINAL WHERE experiment_id = {e:String} "
-                f"UNION ALL {_identified_only('experiment_id = {e:String}')}) LIMIT 1",
+                f"SELECT created FROM ({_experiment_rows('experiment_id = {e:String}')}) LIMIT 1",
                 e=internal_id,
             )
         if df.empty:
