@@ -268,6 +268,10 @@ def rolled_envelope(
     return out
 
 
+#: a range of logged x that holds none: no point of the points table is read for it
+_NO_STEPS = (1.0, 0.0)
+
+
 def _narrow(tables: TableStore, key: dict[str, Any], *, x_from: float, x_to: float, width: int) -> pd.DataFrame:
     """The envelope of a time-axis range narrower than the finest level's buckets a pixel, from its points, where the
     finest level's rows of the range say their x are (twins collapsed: the range is narrow)."""
@@ -278,7 +282,7 @@ def _narrow(tables: TableStore, key: dict[str, Any], *, x_from: float, x_to: flo
         {**key, "b0": float(math.floor(x_from / w)), "b1": float(math.floor(x_to / w))},
     )
     n = int(found["n"].iloc[0]) if not found.empty else 0
-    steps = (float(found["lo"].iloc[0]), float(found["hi"].iloc[0])) if n else (1.0, 0.0)  # none: no x at all
+    steps = (float(found["lo"].iloc[0]), float(found["hi"].iloc[0])) if n else _NO_STEPS
     return envelope(tables, key["e"], key["ns"], key["c"], key["g"], x_from=x_from, x_to=x_to, width=width,
                     axis="time", final=True, steps=steps)  # fmt: skip
 
@@ -312,8 +316,7 @@ def _time_ends(
     right = steps.get(float(b1)) if b1 * w <= x_to else None
     if left is None and right is None:  # no point at either end
         return pd.DataFrame({"bucket": []})
-    none = (1.0, 0.0)  # an empty range of x
-    (l0, l1), (r0, r1) = left or none, right or none
+    (l0, l1), (r0, r1) = left or _NO_STEPS, right or _NO_STEPS
     return tables.query_df(
         _TIME_ENDS,
         {**key, "lo": x_from, "l": b0 * w, "r": b1 * w, "hi": x_to, "l0": l0, "l1": l1, "r0": r0, "r1": r1},

@@ -9,6 +9,7 @@ Assets are this package's own ``static/`` files and the chart library, uPlot, fr
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import metadata, resources
 from pathlib import Path
@@ -37,11 +38,12 @@ log = logging.getLogger("expstream.ui")
 CHART_ASSETS = {"uPlot.iife.js": "text/javascript", "uPlot.min.css": "text/css"}
 
 
+@functools.cache
 def chart_assets() -> Path:
     """The folder of uPlot's files in the installed ``uplot-python`` wheel (served, never copied).
 
     Found through the distribution's metadata, not by importing ``uplot``: the wrapper's own Python (and the
-    IPython it imports) is never loaded."""
+    IPython it imports) is never loaded. Looked up once per process (a failed lookup raises and is not kept)."""
     try:
         folder = Path(str(metadata.distribution("uplot-python").locate_file("uplot/static")))
     except metadata.PackageNotFoundError as exc:  # a dependency of expstream: only a broken install lacks it
