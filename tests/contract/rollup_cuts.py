@@ -1,11 +1,15 @@
-"""The reference cuts of a chart's range into rollup level buckets, shared by the contract tests of the step axis
-(``points_rollup``) and of the time axes (``points_rollup_time``): the same rule over each axis' levels."""
+"""The references shared by the contract tests of the step axis (``points_rollup``) and of the time axes
+(``points_rollup_time``): a channel's raw points, and the cut of a chart's range into rollup level buckets (the same
+rule over each axis' levels)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 
+import pandas as pd
+
+from expstream.consumers.sinks.base import TableStore
 from expstream.consumers.sinks.layout import ROLLUP_LEVELS, TIME_ROLLUP_LEVELS, rollup_width, time_rollup_width
 
 #: an axis' number of levels and a level's bucket width
@@ -13,6 +17,15 @@ LEVELS: dict[str, tuple[int, Callable[[int], float]]] = {
     "step": (ROLLUP_LEVELS, rollup_width),
     "time": (TIME_ROLLUP_LEVELS, time_rollup_width),
 }
+
+
+def raw_points(tables: TableStore, experiment: str, channel: str, generation: int) -> pd.DataFrame:
+    """Every point (x, y, ts) of a channel generation of the user namespace, twins collapsed (the raw query)."""
+    return tables.query_df(
+        "SELECT x, y, ts FROM points_numeric FINAL WHERE experiment_id = {e:String} AND namespace = 'user' "
+        "AND channel = {c:String} AND generation = {g:UInt32} ORDER BY x",
+        {"e": experiment, "c": channel, "g": generation},
+    )
 
 
 def edges_of(lo: float, hi: float, width: int, axis: str = "step") -> list[float] | None:

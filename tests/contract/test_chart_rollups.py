@@ -26,7 +26,7 @@ from expstream.query import charts
 from expstream.query.browse import Browser, Chart
 from expstream.query.reader import Reader
 from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
-from tests.contract.rollup_cuts import edges_of, whole_edges
+from tests.contract.rollup_cuts import edges_of, raw_points, whole_edges
 from tests.contract.test_reader import Producer
 
 E = "0a0a0a0a-0000-4000-8000-0000000000aa"
@@ -85,12 +85,7 @@ def tables(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def raw(tables: TableStore, channel: str, generation: int) -> pd.DataFrame:
-    """Every point of the channel generation, twins collapsed (the raw query)."""
-    return tables.query_df(
-        "SELECT x, y FROM points_numeric FINAL WHERE experiment_id = {e:String} AND namespace = 'user' "
-        "AND channel = {c:String} AND generation = {g:UInt32} ORDER BY x",
-        {"e": E, "c": channel, "g": generation},
-    )
+    return raw_points(tables, E, channel, generation)
 
 
 def reference(points: pd.DataFrame, edges: list[float], x_to: float) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from expstream.query import charts
 from expstream.query.browse import Browser, Chart, _polyline
 from expstream.query.reader import Reader
 from expstream.wiring import TABLE_STORES, create_object_store, create_table_store
-from tests.contract.rollup_cuts import edges_of, whole_edges
+from tests.contract.rollup_cuts import edges_of, raw_points, whole_edges
 from tests.contract.test_reader import T0, Producer
 
 E1, E2 = "0b0b0b0b-0000-4000-8000-0000000000b1", "0b0b0b0b-0000-4000-8000-0000000000b2"
@@ -146,12 +146,7 @@ def tables(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def raw(tables: TableStore, channel: str, generation: int = 0, experiment: str = E1) -> pd.DataFrame:
-    """Every point of the channel generation, twins collapsed (the raw query)."""
-    return tables.query_df(
-        "SELECT x, y, ts FROM points_numeric FINAL WHERE experiment_id = {e:String} AND namespace = 'user' "
-        "AND channel = {c:String} AND generation = {g:UInt32} ORDER BY x",
-        {"e": experiment, "c": channel, "g": generation},
-    )
+    return raw_points(tables, experiment, channel, generation)
 
 
 def reference(points: pd.DataFrame, edges: list[float], t_to: float) -> pd.DataFrame:
