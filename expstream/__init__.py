@@ -32,6 +32,7 @@ from expstream.exceptions import (
 )
 from expstream.experiments import Experiment
 from expstream.git_info import GitInfo
+from expstream.producer.hotpath import module_log_metric
 from expstream.projects import Project
 from expstream.sessions import Session
 
@@ -211,21 +212,15 @@ def send_metric(channel_name: str, x: Any, y: Any = None, timestamp: Any = None)
     return get_experiment().send_metric(channel_name, x, y, timestamp)
 
 
-def log_metric(log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
-    """``exp.log_metric`` of the current experiment. Legacy training loops call this millions of times, so the
-    common case goes straight to the experiment's open stream, one Python frame like ``exp.log_metric`` (through
-    :func:`get_experiment` and the method it was two more); anything else takes the general path, which raises
-    or opens the stream."""
-    current = project
-    if isinstance(current, Project):
-        try:
-            stream = current._stack[-1]._stream  # atomic reads, as in get_experiment
-        except IndexError:
-            stream = None
-        if stream is not None:
-            stream.log_metric(log_name, x, y, timestamp)
-            return
+def _log_metric_general(log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+    """The module-level ``log_metric`` when there is no open stream to go to: it opens one, or raises."""
     get_experiment().log_metric(log_name, x, y, timestamp)
+
+
+#: ``exp.log_metric`` of the current experiment. Legacy training loops call this millions of times, so the
+#: common case (a project whose current experiment has its stream open) goes straight to that stream in one
+#: C call, as ``exp.log_metric`` does (producer/hotpath.py); anything else takes :func:`_log_metric_general`.
+log_metric = module_log_metric(globals(), _log_metric_general)
 
 
 def send_text(channel_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:

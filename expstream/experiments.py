@@ -22,6 +22,7 @@ from expstream.execution import ExecutionOptions, Undo, start_execution_context
 from expstream.paths import clean_artifact_path, clean_source_path
 from expstream.producer import blobs, uploads
 from expstream.producer.channels import IMAGE, check_text, resolve_x, text_bytes, to_timestamp, utf8_problem
+from expstream.producer.hotpath import ExperimentCore
 from expstream.producer.stream import ExperimentStream
 from expstream.query import archives
 
@@ -125,7 +126,7 @@ def started_experiment(
     return experiment
 
 
-class Experiment:
+class Experiment(ExperimentCore):
     """A run: log metrics, text, images and artifacts into it, read them back as DataFrames.
 
     Users never construct it: ``Project.create_experiment`` (through :func:`started_experiment`) and
@@ -239,10 +240,11 @@ class Experiment:
         if state in ("succeeded", "failed", "aborted"):
             self._finished_state = state
 
-    def log_metric(self, log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
-        """Append a numeric point; ``log_metric('loss', 0.5)`` or ``log_metric('loss', step, 0.5)``."""
-        stream = self._stream or self._writable()
-        stream.log_metric(log_name, x, y, timestamp)
+    # log_metric is ExperimentCore's (producer/hotpath.py): straight to the open stream, in C where compiled
+
+    def _log_metric_general(self, log_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """``log_metric`` before the stream is open (the first write, an experiment looked up)."""
+        self._writable().log_metric(log_name, x, y, timestamp)
 
     def send_metric(self, channel_name: str, x: Any, y: Any = None, timestamp: Any = None) -> None:
         """Alias of :meth:`log_metric`."""

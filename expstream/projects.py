@@ -18,6 +18,7 @@ from expstream.execution import ExecutionOptions
 from expstream.experiments import Experiment, started_experiment, validate_tags
 from expstream.producer import source_files
 from expstream.producer.channels import check_text, text_bytes
+from expstream.producer.hotpath import ProjectCore
 from expstream.producer.numbering import project_key, run_experiment_id
 from expstream.producer.stream import ENVELOPE_BYTES, ExperimentStream
 from expstream.rules import parameter_text
@@ -80,7 +81,7 @@ def _filters(id: Any, state: Any, owner: Any, tag: Any, min_running_time: int | 
     }
 
 
-class Project:
+class Project(ProjectCore):
     """A namespace/name pair; experiments are created and listed through it."""
 
     def __init__(self, backend: StreamBackend, internal_id: str, namespace: str, name: str) -> None:

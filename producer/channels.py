@@ -1,8 +1,8 @@
 """Channel buffers: the ``log_*`` hot path validates a point and appends it, nothing more.
 
 The background flusher (:mod:`expstream.producer.writer`) drains the buffers into columnar
-batches. Appends and drains share the list without a lock: under the GIL ``list.append`` is
-atomic and the drainer removes exactly the prefix it copied (``del points[:n]``).
+batches. Appends and drains share the buffers without a lock: under the GIL an append (``list.append``,
+or the C hot path's three doubles) is atomic and the drainer removes exactly the prefix it took.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from array import array
+from collections.abc import Callable
 from typing import Any
 
 from expstream.exceptions import InvalidChannelValue, NoChannelValue
+from expstream.producer.hotpath import ChannelCore, Doubles
 
 __all__ = [
     "IMAGE",
@@ -37,16 +38,17 @@ IMAGE = "image"
 _NEG_INF = -math.inf
 
 
-class Channel:
+class Channel(ChannelCore):
     """One log of one experiment: its type, its reset generation and the points not yet sent.
 
-    A numeric log buffers its points flat in an ``array('d')`` — x, y, ts, x, y, ts, … — so that a
-    point costs 24 bytes instead of a tuple and three floats, and the flusher turns a batch into
-    columns with one ``frombuffer`` instead of walking (and later freeing) millions of objects.
-    Other logs buffer one tuple per point.
+    A numeric log buffers its points flat in :class:`~expstream.producer.hotpath.Doubles` — x, y, ts, x, y,
+    ts, … — so that a point costs 24 bytes instead of a tuple and three floats, ``log_metric`` appends one
+    in C, and the flusher turns a batch into columns with one ``frombuffer`` instead of walking (and later
+    freeing) millions of objects. Other logs buffer one tuple per point. ``last_x``, ``next_x`` and
+    ``points`` are fields of :class:`~expstream.producer.hotpath.ChannelCore`, which the hot path reads.
     """
 
-    __slots__ = ("generation", "last_x", "name", "namespace", "next_x", "points", "type", "width")
+    __slots__ = ("generation", "name", "namespace", "type", "width")
 
     def __init__(self, name: str, type_: str, namespace: str = "user", generation: int = 0) -> None:
         self.name = name
@@ -57,20 +59,21 @@ class Channel:
         self.next_x = 0.0  # the first automatic x is 0, later ones last x + 1 (docs/legacy-behaviour.md#automatic-x)
         #: buffer items per point: 3 doubles for a numeric log, 1 tuple otherwise
         self.width = 3 if type_ == NUMERIC else 1
-        self.points: Any = array("d") if type_ == NUMERIC else []
+        self.points = Doubles() if type_ == NUMERIC else []
 
     def take(self) -> Any:
         """Remove and return the whole points appended so far (safe against concurrent appends:
         a point half-appended by the logging thread stays for the next take)."""
         points = self.points
-        n = len(points)
-        n -= n % self.width
-        batch = points[:n]
-        del points[:n]
-        return batch
+        if type(points) is list:
+            n = len(points)
+            batch = points[:n]
+            del points[:n]
+            return batch
+        return points.take(self.width)
 
     def clear(self) -> None:
-        del self.points[:]
+        self.points.clear()
 
     def reset(self) -> None:
         self.generation += 1
@@ -133,8 +136,11 @@ def resolve_x(x: Any, y: Any) -> tuple[Any, Any]:
     return to_float(x), y
 
 
-def resolve_metric(channel: Channel, x: Any, y: Any, timestamp: Any) -> tuple[float, float, float] | None:
-    """The slow path of ``log_metric``: every form the fast path does not take. None = dropped."""
+def resolve_metric(
+    channel: Channel, x: Any, y: Any, timestamp: Any, now: Callable[[], float] = time.time
+) -> tuple[float, float, float] | None:
+    """The slow path of ``log_metric``: every form the fast path does not take. None = dropped. ``now``: the
+    stream's clock, for a point without a timestamp."""
     x, value = resolve_x(x, y)
     value = to_float(value)
     if value - value != 0.0:  # NaN or +/-inf
@@ -145,5 +151,5 @@ def resolve_metric(channel: Channel, x: Any, y: Any, timestamp: Any) -> tuple[fl
     elif x - x != 0.0:
         log.warning("Invalid x %r for log %r: NaN and infinity are ignored.", x, channel.name)
         return None
-    ts = time.time() if timestamp is None else to_timestamp(timestamp)
+    ts = now() if timestamp is None else to_timestamp(timestamp)
     return x, value, ts

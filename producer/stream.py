@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ from expstream.producer.channels import (
     to_float,
     to_timestamp,
 )
+from expstream.producer.hotpath import StreamCore
 
 __all__ = ["CLOCK_STEP", "ENVELOPE_BYTES", "ExperimentStream", "Origin"]
 
@@ -45,6 +47,18 @@ ENVELOPE_BYTES = 4096
 _POINT_BYTES = 96
 _TRUNCATED = " [... truncated by expstream: the line was longer than one event may be]"
 
+
+def _points_clock() -> Callable[[], float] | None:
+    """None when ``_time`` is the interpreter's own ``time.time``: the hot path then reads the wall clock in C.
+    Otherwise ``_time`` itself, a clock a test shifted (before expstream was imported, or by patching this
+    module's ``_time`` before the stream opened), which points then follow as event headers do."""
+    if isinstance(_time, types.BuiltinFunctionType) and _time.__self__ is time and _time.__name__ == "time":
+        return None
+    return _time
+
+
+#: the largest finite double: ``-_MAX <= x <= _MAX`` is False for NaN, infinity and ints beyond a double
+_MAX = 1.7976931348623157e308
 
 #: the least step of the event clock: one microsecond, several float64 ulps at today's Unix time
 CLOCK_STEP = 1e-6
@@ -91,8 +105,11 @@ class Origin:
         }
 
 
-class ExperimentStream:
-    """Buffers of one experiment, written by user threads, drained by the flusher."""
+class ExperimentStream(StreamCore):
+    """Buffers of one experiment, written by user threads, drained by the flusher.
+
+    ``log_metric`` of a log that exists is :class:`~expstream.producer.hotpath.StreamCore`'s, in C where it
+    was compiled; it calls :meth:`_log_metric_slow` for every call that is not the plain case."""
 
     def __init__(
         self,
@@ -112,7 +129,8 @@ class ExperimentStream:
         self.buffer_points = buffer_points
         self._numeric_limit = 3 * buffer_points  # doubles in a numeric buffer: 3 per point
         self._backpressure = backpressure
-        self.numeric: dict[str, Channel] = {}
+        self._clock = _points_clock()
+        self.numeric = {}
         self.text: dict[str, Channel] = {}
         self.image: dict[str, Channel] = {}
         self.system: dict[tuple[str, str], Channel] = {}
@@ -197,7 +215,9 @@ class ExperimentStream:
 
     # --- the hot path ---------------------------------------------------------------------
 
-    def log_metric(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
+    def _log_metric_slow(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
+        """Every ``log_metric`` the hot path does not take: a new log, keyword arguments, values to convert,
+        warn about or refuse, an x that does not increase."""
         ch = self.numeric.get(log_name)
         if ch is None:
             if not self.accepts(log_name, NUMERIC):
@@ -210,12 +230,12 @@ class ExperimentStream:
             if ch is None:
                 return
         tx = type(x)
-        if y is None and timestamp is None and (tx is float or tx is int) and x - x == 0.0:
+        if y is None and timestamp is None and (tx is float or tx is int) and -_MAX <= x <= _MAX:
             px = ch.next_x
             value = x + 0.0
-            ts = _time()
+            ts = self._now()
         else:
-            resolved = resolve_metric(ch, x, y, timestamp)
+            resolved = resolve_metric(ch, x, y, timestamp, self._now)
             if resolved is None:
                 return
             px, value, ts = resolved
@@ -231,6 +251,11 @@ class ExperimentStream:
         if len(points) >= self._numeric_limit:
             self._backpressure()
 
+    def _now(self) -> float:
+        """The time of a point logged without one: the wall clock, or the clock a test shifted."""
+        clock = self._clock
+        return _time() if clock is None else clock()
+
     def log_text(self, log_name: Any, x: Any, y: Any = None, timestamp: Any = None) -> None:
         ch = self.text.get(log_name)
         if ch is None and not self.accepts(log_name, TEXT):
@@ -241,7 +266,7 @@ class ExperimentStream:
         check_text(value, "text")
         if len(value) > self._room // 4:  # only long values can be too large: measure those
             self.check_fits(f"text point of log {log_name!r}", text_bytes(value) + text_bytes(log_name))
-        ts = _time() if timestamp is None else to_timestamp(timestamp)
+        ts = self._now() if timestamp is None else to_timestamp(timestamp)
         if ch is None:
             ch = self.channel(log_name, TEXT)
             if ch is None:

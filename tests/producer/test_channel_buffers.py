@@ -32,7 +32,8 @@ def _points(stream: ExperimentStream) -> dict[str, np.ndarray]:
 
 def test_take_leaves_a_half_appended_point_for_the_next_take() -> None:
     ch = Channel("m", NUMERIC)
-    ch.points.extend([0.0, 1.0, 2.0, 1.0, 5.0])  # one whole point, then x and y of the next
+    for value in (0.0, 1.0, 2.0, 1.0, 5.0):  # one whole point, then x and y of the next
+        ch.points.append(value)
     assert ch.take().tolist() == [0.0, 1.0, 2.0]
     ch.points.append(6.0)
     assert ch.take().tolist() == [1.0, 5.0, 6.0]
