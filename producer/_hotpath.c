@@ -41,16 +41,27 @@ typedef struct {
     Py_ssize_t exports; /* buffer views handed out: the memory may not move while any is alive */
 } Doubles;
 
+/* Whether the buffer may change: not while a view of it exists (as array.array), so a view never sees its
+ * doubles move or its length change under it. Only taken buffers are viewed (the flusher's frombuffer). */
+static int
+doubles_unexported(Doubles *self)
+{
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "cannot change a Doubles buffer while a view of it exists");
+        return 0;
+    }
+    return 1;
+}
+
 static int
 doubles_grow(Doubles *self, Py_ssize_t extra)
 {
+    if (!doubles_unexported(self)) {
+        return -1;
+    }
     Py_ssize_t need = self->len + extra;
     if (need <= self->cap) {
         return 0;
-    }
-    if (self->exports > 0) {
-        PyErr_SetString(PyExc_BufferError, "cannot grow a Doubles buffer while a view of it exists");
-        return -1;
     }
     Py_ssize_t cap = self->cap < 48 ? 48 : self->cap;
     while (cap < need) {
@@ -128,6 +139,9 @@ doubles_take(Doubles *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "width must be at least 1");
         return NULL;
     }
+    if (!doubles_unexported(self)) {
+        return NULL;
+    }
     Py_ssize_t n = self->len - self->len % width; /* whole points only: a point half-appended by Python stays */
     Py_ssize_t rest = self->len - n;
     Doubles *out = (Doubles *)DoublesType.tp_alloc(&DoublesType, 0);
@@ -137,29 +151,18 @@ doubles_take(Doubles *self, PyObject *arg)
     if (n == 0) {
         return (PyObject *)out;
     }
-    if (self->exports == 0) { /* hand the memory over and keep only the remainder: no copy of the points */
-        double *keep = PyMem_Malloc(48 * sizeof(double));
-        if (keep == NULL) {
-            Py_DECREF(out);
-            return PyErr_NoMemory();
-        }
-        memcpy(keep, self->data + n, (size_t)rest * sizeof(double));
-        out->data = self->data;
-        out->len = n;
-        out->cap = self->cap;
-        self->data = keep;
-        self->cap = 48;
+    /* hand the memory over and keep only the remainder: no copy of the points */
+    double *keep = PyMem_Malloc(48 * sizeof(double));
+    if (keep == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
     }
-    else {
-        out->data = PyMem_Malloc((size_t)n * sizeof(double));
-        if (out->data == NULL) {
-            Py_DECREF(out);
-            return PyErr_NoMemory();
-        }
-        memcpy(out->data, self->data, (size_t)n * sizeof(double));
-        out->len = out->cap = n;
-        memmove(self->data, self->data + n, (size_t)rest * sizeof(double));
-    }
+    memcpy(keep, self->data + n, (size_t)rest * sizeof(double));
+    out->data = self->data;
+    out->len = n;
+    out->cap = self->cap;
+    self->data = keep;
+    self->cap = 48;
     self->len = rest;
     return (PyObject *)out;
 }
@@ -185,6 +188,9 @@ doubles_tolist(Doubles *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 doubles_clear(Doubles *self, PyObject *Py_UNUSED(ignored))
 {
+    if (!doubles_unexported(self)) {
+        return NULL;
+    }
     self->len = 0;
     Py_RETURN_NONE;
 }
