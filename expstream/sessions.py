@@ -41,6 +41,9 @@ class Session:
     def get_project(self, project_qualified_name: str) -> Any:
         namespace, name = parse_project_name(project_qualified_name)
         if isinstance(self._backend, StreamBackend):
+            # a script that picks its project logs or reads next: the read path (on the embedded default the
+            # home's warm materializer, ~0.5-0.9 s to start) gets ready meanwhile; this never blocks
+            self._backend.warm_up()
             return Project(self._backend, project_internal_id(namespace, name), namespace, name)
         return self._backend.get_project(namespace, name)  # offline mode's NoopObject, a legacy custom backend
 

@@ -29,7 +29,7 @@ from expstream.consumers.warm.protocol import (
 )
 from expstream.eventlog.records import Watermark
 from expstream.exceptions import ExpstreamTimeoutError, StorageError
-from expstream.locking import locked, open_lock_file, try_flock
+from expstream.locking import locked, open_lock_file, try_flock, unlock
 
 __all__ = ["WarmClient", "daemon_alive", "settle_background_starts", "started_here", "stop_daemons"]
 
@@ -117,17 +117,48 @@ class WarmClient:
         return header
 
     def start_in_background(self) -> None:
-        """Have the daemon starting (or connected) without waiting for it: a new experiment calls this, so
-        the ~0.9 s of the daemon's start (interpreter, chdb, schema) runs while the script logs, and it
+        """Have the daemon starting (or connected) without waiting for it: ``init()`` and a new experiment
+        call this, so the daemon's start (interpreter, chdb, schema) runs while the script logs, and it
         tails the log from the first flush on; the first ``sync()`` or read then finds it warm. Failures
         are left for that first request to report: this is only a head start."""
         if self._conn is not None or self._warming is not None:
             return
-        self._warming = threading.Thread(target=self._warm, name="expstream-warm-start", daemon=True)
+        # the spawn itself happens here: a thread of its own would wait for the GIL at each of the spawn's
+        # steps while the script logs in a tight loop, which put the daemon's start ~0.25 s late
+        started = None
+        with contextlib.suppress(Exception):
+            started = self._spawn_if_missing()
+        self._warming = threading.Thread(target=self._warm, args=(started,), name="expstream-warm-start", daemon=True)
         self._warming.start()
 
-    def _warm(self) -> None:
+    def _spawn_if_missing(self) -> tuple[int, subprocess.Popen[bytes]] | None:
+        """Start the daemon now when none runs and no other process is starting one: the start lock (held,
+        for :meth:`_start` to wait with) and the process; None when there was nothing to do here."""
+        if daemon_alive(self.paths):
+            return None
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        fd = open_lock_file(self.paths.start_lock)
+        try:
+            if try_flock(fd):
+                if not daemon_alive(self.paths):
+                    return fd, self._spawn()
+                unlock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
+
+    def _warm(self, started: tuple[int, subprocess.Popen[bytes]] | None) -> None:
         with contextlib.suppress(Exception):
+            if started is not None:
+                conn = self._start(time.monotonic() + self.start_timeout, started)
+                with self._lock:  # a request may have connected meanwhile: keep one connection
+                    if self._conn is None:
+                        self._conn = conn
+                        return
+                conn.close()
+                return
             self.ping(self.start_timeout)
 
     def stop_daemon(self, timeout: float = 30.0) -> None:
@@ -202,14 +233,19 @@ class WarmClient:
                 return None
             raise
 
-    def _start(self, deadline: float | None) -> Connection:
+    def _start(self, deadline: float | None, started: tuple[int, subprocess.Popen[bytes]] | None = None) -> Connection:
+        """Connect to the daemon once it is ready, starting it under the start lock when none runs.
+        ``started``: the lock already held and the process already spawned (:meth:`start_in_background`)."""
         limit = self.start_timeout if deadline is None else max(0.0, deadline - time.monotonic())
         end = time.monotonic() + limit
-        self.paths.home.mkdir(parents=True, exist_ok=True)
-        fd = open_lock_file(self.paths.start_lock)
+        if started is None:
+            self.paths.home.mkdir(parents=True, exist_ok=True)
+            fd = open_lock_file(self.paths.start_lock)
+        else:
+            fd = started[0]
         try:
-            with locked(fd, self.paths.start_lock, timeout=limit):
-                process: subprocess.Popen[bytes] | None = None
+            with contextlib.nullcontext() if started else locked(fd, self.paths.start_lock, timeout=limit):
+                process: subprocess.Popen[bytes] | None = None if started is None else started[1]
                 while True:
                     conn = self._try_connect()
                     if conn is not None:
