@@ -16,8 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from expstream import schemas
 from expstream.eventlog.records import EVENTS
 from expstream.exceptions import EventTooLarge, InvalidChannelValue
@@ -426,6 +424,8 @@ class ExperimentStream(StreamCore):
     def _point_messages(self, ch: Channel) -> Iterable[tuple[str, bytes]]:
         points = ch.take()
         if ch.width == 3:  # the flat doubles as rows of (x, y, ts)
+            import numpy as np  # on the flusher's first drain, not in the script's `import expstream`
+
             points = np.frombuffer(points, dtype=np.float64).reshape(-1, 3)
         kind = _KIND_OF_TYPE[ch.type]
         for chunk in self._batches(ch, points):

@@ -13,16 +13,18 @@ from __future__ import annotations
 import io
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
-import numpy as np
 
 from expstream.exceptions import EventDecodeError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["read_numeric_points", "write_numeric_points"]
 
-_F8 = np.dtype("<f8")
+_F8 = "<f8"  # little-endian float64, as Avro writes doubles (a dtype string: numpy is imported on first use)
 _COLUMNS = ("xs", "ys", "ts")
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -49,6 +51,8 @@ def write_numeric_points(out: io.BytesIO, header_schema: Any, record: Mapping[st
     series: Sequence[Mapping[str, Any]] = record["series"]
     if series:
         out.write(_long(len(series)))
+    import numpy as np  # here, not at import: a script's `import expstream` is on the way to its first point
+
     for s in series:
         generation = operator.index(s["generation"])
         if not _INT_MIN <= generation <= _INT_MAX:
@@ -116,6 +120,8 @@ class _Reader:
         return count
 
     def doubles(self) -> np.ndarray:
+        import numpy as np
+
         blocks = []
         while count := self.block_count():
             blocks.append(np.frombuffer(self.buf, dtype=_F8, count=count, offset=self.take(8 * count)))

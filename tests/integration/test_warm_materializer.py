@@ -275,6 +275,30 @@ def test_user_strings_stay_data_through_the_daemon(home: Path) -> None:
     assert int(tables.query_df("SELECT count() AS n FROM system.tables WHERE name = 'experiments'")["n"].iloc[0]) == 1
 
 
+def test_init_starts_the_daemon_before_the_script_loads_its_encoders(home: Path) -> None:
+    """The daemon's start is the long pole of a script that logs and then reads: ``init()`` spawns it before
+    anything heavy is loaded (numpy comes with the flusher's first batch), so the two overlap."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import expstream
+        expstream.init("acme/sandbox")
+        print(sorted(m for m in ("chdb", "numpy", "pandas", "pyarrow") if m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, EXPSTREAM_HOME=str(home)), capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    try:
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "[]"
+        assert WarmPaths(home).log.exists()  # spawned within init(), not later by a thread
+        WarmClient.for_home(home).ping(120)  # and it comes up
+    finally:
+        stop_materializers(home)
+
+
 def test_a_logging_process_never_loads_the_engine(home: Path, tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
