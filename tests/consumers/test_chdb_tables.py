@@ -116,18 +116,18 @@ def test_two_processes_take_turns_on_one_folder(tables: ChdbTables, tmp_path: Pa
 
 
 def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past ``STREAM_ROWS`` an insert runs as statements of ``CHUNK_ROWS`` rows: every row lands once, in order
-    of its columns, the dictionary-encoded ones included (small sizes here stand for 50,000 and 262,144)."""
+    """Past twice ``CHUNK_ROWS`` an insert runs as statements of ``CHUNK_ROWS`` rows: every row lands once, in order
+    of its columns, the dictionary-encoded ones included (a small size here stands for 262,144)."""
     import numpy as np
     import pandas as pd
 
     from expstream.consumers.sinks import chdb as module
+    from expstream.consumers.sinks.columns import Coded
 
-    monkeypatch.setattr(module, "STREAM_ROWS", 10)
     monkeypatch.setattr(module, "CHUNK_ROWS", 7)
     n = 30  # more than twice CHUNK_ROWS: five statements, 7 + 7 + 7 + 7 + 2
-    channels = pd.Categorical.from_codes(np.arange(n) % 2, categories=pd.Index(["a", "b"]))
-    one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))
+    channels = Coded((np.arange(n) % 2).astype(np.int32), ["a", "b"])  # what the materializer sends
+    one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))  # what callers may
     tables.insert(
         "points_numeric",
         {
@@ -143,10 +143,9 @@ def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, mon
 
 
 def test_a_batch_of_up_to_twice_a_statement_stays_one(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between ``STREAM_ROWS`` and twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
+    """Up to twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
     from expstream.consumers.sinks import chdb as module
 
-    monkeypatch.setattr(module, "STREAM_ROWS", 2)
     monkeypatch.setattr(module, "CHUNK_ROWS", 2)
     tables.insert("properties", property_rows(["a", "b", "c", "d"]))
     got = tables.query_df("SELECT value, _part FROM properties ORDER BY value")
