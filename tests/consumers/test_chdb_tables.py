@@ -34,6 +34,30 @@ def test_a_new_object_on_the_same_folder_sees_the_data(tables: ChdbTables, tmp_p
         again.close()
 
 
+def test_opening_a_folder_that_has_every_table_runs_no_ddl(
+    tables: ChdbTables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm materializer restarting on a home skips the ~50 ms of DDL; a missing table brings it back."""
+    tables.insert("properties", property_rows(["kept"]))
+    tables.close()
+    ran: list[int] = []
+    run_ddl = ChdbTables._run_ddl
+    monkeypatch.setattr(ChdbTables, "_run_ddl", lambda self: (ran.append(1), run_ddl(self))[1])
+    again = ChdbTables(tmp_path / "chdb")
+    try:
+        assert again.query_df("SELECT value FROM properties")["value"].tolist() == ["kept"]
+        assert ran == []
+        again.query_df("DROP TABLE tags")
+    finally:
+        again.close()
+    third = ChdbTables(tmp_path / "chdb")
+    try:
+        assert third.query_df("SELECT count() AS n FROM tags")["n"].tolist() == [0]  # made again
+        assert ran == [1]
+    finally:
+        third.close()
+
+
 def test_hold_is_reentrant_and_closing_twice_is_fine(tables: ChdbTables) -> None:
     with tables.hold(), tables.hold():
         tables.insert("properties", property_rows(["x"]))
