@@ -209,9 +209,9 @@ class ChdbTables(TableStore):
         rows = lengths.pop() if lengths else 0
         if not rows:
             return
-        try:
+        try:  # what cannot become Arrow is the columns' fault: the same ones would fail again (dead-lettered)
             batch = arrow_batch(columns)
-        except SinkDataError as exc:
+        except (SinkDataError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             raise SinkDataError(f"insert into {table} failed: {exc}") from exc
         step = CHUNK_ROWS if rows > 2 * CHUNK_ROWS else rows
         into = f"INSERT INTO {table} ({', '.join(columns)}) SETTINGS {_INSERT_SETTINGS}"

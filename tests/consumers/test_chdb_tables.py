@@ -175,3 +175,18 @@ def test_a_batch_of_up_to_twice_a_statement_stays_one(tables: ChdbTables, monkey
     got = tables.query_df("SELECT value, _part FROM properties ORDER BY value")
     assert got["value"].tolist() == ["a", "b", "c", "d"]
     assert got["_part"].nunique() == 1
+
+
+def test_columns_that_cannot_become_arrow_are_refused_for_their_data(tables: ChdbTables) -> None:
+    """The runner dead-letters the events behind them (it bisects on SinkDataError) instead of retrying forever."""
+    import numpy as np
+
+    from expstream.consumers.sinks.columns import Coded
+    from expstream.exceptions import SinkDataError
+
+    rows = property_rows(["a", "b"])
+    for bad in (Coded(np.array([0, 5], dtype=np.int32), ["only one"]), ["text", 7], [None, None]):
+        with pytest.raises(SinkDataError):
+            tables.insert("properties", {**rows, "value": bad})
+    tables.insert("properties", rows)
+    assert tables.query_df("SELECT value FROM properties ORDER BY value")["value"].tolist() == ["a", "b"]
