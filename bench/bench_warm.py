@@ -3,7 +3,8 @@
 python bench/bench_warm.py [--runs 5] [--points 1000000] [--only NAME ...]
 
 Rows: ``e2e`` (1M points logged, synced, read back in one process, daemon start included), ``e2e_warm`` (the
-same in a home whose daemon an earlier script left running), ``sync`` (sync() right
+same in a home whose daemon an earlier script left running), ``start`` (a client's first request → the daemon
+it spawned answers: on a fresh home, then again after that daemon stopped), ``sync`` (sync() right
 after 1 point / with nothing new, warm daemon), ``read`` (get_numeric_channels_values of 1M points warm / first
 call in a new process), ``visible`` (a point logged → seen by a reader in another process, no sync), ``cold``
 (sync() of 100,000 points after the venv's chdb files were evicted from the page cache with
@@ -61,6 +62,14 @@ SCRIPTS = {
             t = time.perf_counter(); exp.sync(); none.append(time.perf_counter() - t)
         one.sort(); none.sort()
         out(one=one[len(one) // 2], none=none[len(none) // 2])
+    """,
+    "start": """
+        from expstream.consumers.warm.client import WarmClient
+        client = WarmClient(os.environ["EXPSTREAM_HOME"])
+        t = time.perf_counter(); client.ping(); fresh = time.perf_counter() - t  # spawn, imports, chdb, DDL
+        client.stop_daemon()
+        t = time.perf_counter(); client.ping(); again = time.perf_counter() - t  # the tables exist already
+        out(fresh=fresh, again=again)
     """,
     "daemon_prepare": """
         exp = new_exp("earlier"); exp.log_metric("loss", 0.0); exp.sync()  # leaves the home's daemon up
@@ -212,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--only", nargs="*", default=["e2e", "sync", "read", "visible", "cold", "rss"])
+    parser.add_argument("--only", nargs="*", default=["e2e", "start", "sync", "read", "visible", "cold", "rss"])
     args = parser.parse_args()
     for name in args.only:
         summary = measure(name, args.runs, args.points)

@@ -12,10 +12,10 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from expstream.consumers import rollup
 from expstream.consumers.blobs import SHA256
+from expstream.consumers.sinks.columns import Coded
 from expstream.exceptions import ArtifactPathError, EventDecodeError
 from expstream.paths import clean_artifact_path, clean_source_path
 
@@ -25,8 +25,8 @@ __all__ = ["STORE_COLUMNS", "TABLE_COLUMNS", "Chunks", "Materializer", "Runs"]
 class Runs:
     """A column of few distinct values repeated in runs (experiment, channel, session of points).
 
-    Kept as ``(value, count)`` pairs and built as a dictionary-encoded column: a million points
-    of one channel cost one entry here, not a million Python string references.
+    Kept as ``(value, count)`` pairs and built as a dictionary-encoded column (:class:`Coded`): a million
+    points of one channel cost one entry here, not a million Python string references.
     """
 
     def __init__(self) -> None:
@@ -46,7 +46,7 @@ class Runs:
         categories = list(dict.fromkeys(self.values))
         index = {v: i for i, v in enumerate(categories)}
         codes = np.repeat(np.asarray([index[v] for v in self.values], dtype=np.int32), self.counts)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+        return Coded(codes, categories)
 
 
 class Chunks:
@@ -131,8 +131,8 @@ def _key_order(table: dict[str, Any]) -> np.ndarray | None:
 
 
 def _take(column: Any, order: np.ndarray) -> Any:
-    if isinstance(column, pd.Categorical):
-        return pd.Categorical.from_codes(column.codes[order], categories=column.categories)
+    if isinstance(column, Coded):
+        return column.take(order)
     if isinstance(column, np.ndarray):
         return column[order]
     return [column[i] for i in order.tolist()]
@@ -160,7 +160,7 @@ class Materializer:
         return table
 
     def columns(self) -> dict[str, dict[str, Any]]:
-        """Every non-empty table as insert-ready columns (numpy arrays, categoricals or lists)."""
+        """Every non-empty table as insert-ready columns (numpy arrays, :class:`Coded` columns or lists)."""
         out = {}
         for name, table in self.tables.items():
             if not len(next(iter(table.values()))):

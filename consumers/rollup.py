@@ -25,8 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from expstream.consumers.sinks.columns import Coded
 from expstream.consumers.sinks.layout import ROLLUP_LEVELS, TIME_ROLLUP_LEVELS, rollup_width, time_rollup_width
 
 __all__ = ["COLUMNS", "TIME_COLUMNS", "Rollups"]
@@ -76,7 +76,7 @@ def _strings(values: list[Any], index: np.ndarray) -> Any:
     categories = list(dict.fromkeys(values))
     code_of = {v: i for i, v in enumerate(categories)}
     codes = np.asarray([code_of[v] for v in values], dtype=np.int32)[index]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+    return Coded(codes, categories)
 
 
 def _sorted(series: np.ndarray, starts: np.ndarray, *keys: np.ndarray) -> np.ndarray | None:

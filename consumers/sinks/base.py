@@ -16,12 +16,12 @@ from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from expstream.exceptions import ArtifactPathError, BlobIntegrityError, ConfigurationError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas only for the readers: the warm materializer writes without ever loading it
     from importlib.resources.abc import Traversable
+
+    import pandas as pd
 
 __all__ = [
     "DATA_ERROR_CODES",
@@ -142,6 +142,15 @@ class TableStore(ABC):
         and ``readonly.check_read_only`` refuses what it lets through, so the query can change no table, write
         no file and reach no other host. The materializer's own queries stay read-write.
         """
+
+    def query_rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a small SELECT and return its rows as tuples of Python values (int, float, str).
+
+        What the consumers read back (their progress) goes through here rather than :meth:`query_df`, so that a
+        store can answer without pandas: the warm materializer never loads it (its start is on the critical path
+        of a script's first ``sync()``). This default goes through :meth:`query_df`."""
+        df = self.query_df(sql, params)
+        return list(zip(*(df[name].tolist() for name in df.columns), strict=True))
 
     @contextmanager
     def hold(self, timeout: float | None = None) -> Iterator[None]:

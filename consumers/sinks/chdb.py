@@ -12,6 +12,7 @@ reopens the session (~50 ms, the folder lock stays held): the materializer share
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,16 +21,19 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, ddl_statements
+from expstream.consumers.sinks.columns import arrow_batch
 from expstream.consumers.sinks.params import format_param
 from expstream.consumers.sinks.readonly import check_read_only
 from expstream.exceptions import LockTimeout, SinkDataError, StorageError
 from expstream.locking import default_lock_timeout, flock, open_lock_file, try_flock
+
+if TYPE_CHECKING:  # query_df's frames come from chdb, which imports pandas then: nothing here loads it
+    import pandas as pd
 
 __all__ = ["ChdbTables"]
 
@@ -40,30 +44,12 @@ _CODE = re.compile(r"\bCode: (\d+)\.")
 _DATETIME = re.compile(r"(?:Nullable\()?DateTime(?:\('([^']+)'\))?\)?")
 
 
-#: batches of up to this many rows go in as Arrow IPC bytes through chdb's streaming insert: ~3 ms a
-#: statement where the ``Python()`` table function costs ~6 ms (what a ``sync()`` after one point pays four
-#: times); larger batches through ``Python()``, which reads big pandas columns faster (1M points: 0.32 s vs 0.40 s)
-STREAM_ROWS = 50_000
-
-
-def _arrow_stream(columns: Mapping[str, Sequence[Any]]) -> memoryview | None:
-    """The columns as one Arrow IPC stream, or None when pyarrow cannot type one of them (mixed Python
-    values): those go through ``Python()``, which reports what is wrong with them as before."""
-    try:
-        batch = pa.table({name: pa.array(values) for name, values in columns.items()})
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_table(batch)
-    return memoryview(sink.getvalue())
-
-
 #: an insert of more than twice this many rows (a backlog: a script logged 1M points before the warm materializer
 #: was up) goes in as statements of this many rows: the engine's working memory of one statement is then reused
 #: by the next instead of being faulted in for the whole batch at once (1M points as one statement: 0.27-0.29 s,
-#: ~84,000 page faults; as four: 0.21-0.25 s, ~24,000; as eight: 0.31-0.44 s). Smaller batches stay one
-#: statement: more, smaller parts made the next read of them slower (bench_warm e2e_warm: read 0.35 -> 0.42 s)
+#: ~84,000 page faults; as four: 0.21-0.25 s, ~24,000; as eight: 0.31-0.44 s; measured with pandas frames through
+#: ``Python()``, and the same holds for Arrow streams). Smaller batches stay one statement: more, smaller parts made
+#: the next read of them slower (bench_warm e2e_warm: read 0.35 -> 0.42 s)
 CHUNK_ROWS = 262_144
 
 
@@ -123,7 +109,8 @@ class ChdbTables(TableStore):
         try:
             self._start_session()
             if not self._schema_ready:
-                self._run_ddl()
+                if not self._has_every_table():
+                    self._run_ddl()
                 self._schema_ready = True
             self._session.query(f"USE {self.database}")
         except Exception as exc:
@@ -190,6 +177,16 @@ class ChdbTables(TableStore):
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
+    def _has_every_table(self) -> bool:
+        """Whether every table of the DDL exists already. Its statements are all ``CREATE TABLE IF NOT EXISTS``,
+        which then change nothing, and running them costs ~50 ms, one query on ``system.tables`` ~2 ms: a warm
+        materializer that restarts on a home (after its idle exit) is ready that much sooner."""
+        wanted = _ddl_tables()
+        if wanted is None:
+            return False
+        found = self._parse("SELECT name FROM system.tables WHERE database = {d:String}", {"d": self.database})
+        return wanted <= set(found.splitlines())
+
     def _run_ddl(self) -> None:
         self._writable()
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
@@ -202,30 +199,47 @@ class ChdbTables(TableStore):
             self._run_ddl()
 
     def insert(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        rows = len(next(iter(columns.values()))) if columns else 0
-        payload = _arrow_stream(columns) if 0 < rows <= STREAM_ROWS else None
-        frame = None if payload is not None else pd.DataFrame(columns)
-        names = ", ".join(columns)
+        """Every batch goes in as Arrow IPC through chdb's streaming insert, dictionary-encoded text as Arrow
+        dictionaries (:mod:`expstream.consumers.sinks.columns`): no pandas, so the warm materializer never loads
+        it, and ~3 ms a statement where the ``Python()`` table function cost ~6 ms (what a ``sync()`` after one
+        point pays for each table it writes)."""
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) > 1:
+            raise StorageError(f"insert into {table}: columns have different lengths {sorted(lengths)}")
+        rows = lengths.pop() if lengths else 0
+        if not rows:
+            return
+        try:  # what cannot become Arrow is the columns' fault: the same ones would fail again (dead-lettered)
+            batch = arrow_batch(columns)
+        except (SinkDataError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise SinkDataError(f"insert into {table} failed: {exc}") from exc
+        step = CHUNK_ROWS if rows > 2 * CHUNK_ROWS else rows
+        into = f"INSERT INTO {table} ({', '.join(columns)}) SETTINGS {_INSERT_SETTINGS}"
         with self.hold():
             self._writable()
             try:
-                into = f"INSERT INTO {table} ({names}) SETTINGS {_INSERT_SETTINGS}"
-                if payload is not None:
+                for start in range(0, rows, step):
+                    payload = _ipc_stream(batch.slice(start, step))
                     with self._session.send_insert(into, "ArrowStream") as stream:
-                        stream.append(payload)
+                        stream.append(memoryview(payload))
                         stream.finish()
-                elif frame is not None:
-                    step = CHUNK_ROWS if rows > 2 * CHUNK_ROWS else max(rows, 1)
-                    for start in range(0, rows, step):
-                        part = frame.iloc[start : start + step]  # noqa: F841 - read by name by Python()
-                        self._session.query(f"{into} SELECT {names} FROM Python(part)")
             except Exception as exc:
                 code = _CODE.search(str(exc))
                 error = SinkDataError if code and int(code.group(1)) in DATA_ERROR_CODES else StorageError
                 raise error(f"insert into {table} failed: {exc}") from exc
 
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> pd.DataFrame:
-        return self._query(sql, params, readonly, "DataFrame")
+        frame: pd.DataFrame = self._query(sql, params, readonly, "DataFrame")  # chdb imports pandas for it
+        return frame
+
+    def query_rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The rows through Arrow, not pandas: the warm materializer reads its progress this way."""
+        payload = self._query(sql, params, False, "ArrowStream").bytes()
+        if not payload:  # no stream at all, not even a schema: no rows
+            return []
+        with pa.ipc.open_stream(pa.py_buffer(payload)) as stream:
+            table = stream.read_all()
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *, readonly: bool = False) -> bytes:
         """The rows as Arrow IPC stream bytes, what the warm materializer sends to a reading process: chdb
@@ -271,12 +285,34 @@ class ChdbTables(TableStore):
             self._close()
 
 
+#: what a statement of the DDL creates, when it is a table (and only then may it be skipped)
+_CREATES_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\(")
+
+
+@functools.cache
+def _ddl_tables() -> frozenset[str] | None:
+    """The tables the DDL creates, or None when one of its statements does something else (it must then run)."""
+    names = set()
+    for statement in ddl_statements():
+        match = _CREATES_TABLE.match(statement)
+        if match is None:
+            return None
+        names.add(match.group(1))
+    return frozenset(names)
+
+
+def _ipc_stream(batch: pa.RecordBatch) -> pa.Buffer:
+    """A record batch as the bytes of one Arrow IPC stream (what chdb's ``ArrowStream`` input reads)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
+
+
 def _with_timestamps(payload: bytes, zones: Mapping[str, str]) -> bytes:
     """The Arrow stream with the ``uint32`` columns named in ``zones`` as second timestamps in that zone."""
     if not zones:
         return payload
-    import pyarrow as pa
-
     with pa.ipc.open_stream(pa.py_buffer(payload)) as stream:
         table = stream.read_all()
     for index, field in enumerate(table.schema):

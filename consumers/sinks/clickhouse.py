@@ -23,6 +23,7 @@ import pandas as pd
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from expstream.consumers.sinks.base import DATA_ERROR_CODES, TableStore, cluster_ddl_statements, ddl_statements
+from expstream.consumers.sinks.columns import Coded
 from expstream.consumers.sinks.readonly import check_read_only, parse_with_chdb
 from expstream.exceptions import ConfigurationError, SinkDataError, StorageError
 from expstream.service_urls import parse_clickhouse_url
@@ -129,16 +130,18 @@ def _objects(items: Any) -> np.ndarray:
 
 
 def _insert_column(values: Any, type_: str) -> np.ndarray:
-    """An insert column (list, numpy array, pandas Categorical or Series) as numpy of the column's type.
+    """An insert column (list, numpy array, :class:`Coded`, pandas Categorical or Series) as numpy of the
+    column's type.
 
-    Hot path of every consumer batch: dictionary-encoded (Categorical) columns are expanded with one
-    numpy ``take`` over their few categories, never element by element.
+    Hot path of every consumer batch: dictionary-encoded columns (``Coded``, Categorical) are expanded with one
+    numpy ``take`` over their few values, never element by element.
     """
     if isinstance(values, pd.Categorical):
-        categories = np.asarray([str(c) for c in values.categories], dtype=object)
+        values = Coded(np.asarray(values.codes), list(values.categories))
+    if isinstance(values, Coded):
         if type_ in _NUMPY:
-            categories = np.asarray(values.categories, dtype=_NUMPY[type_])
-        return categories.take(values.codes)
+            return values.expand(_NUMPY[type_])
+        return np.asarray([str(v) for v in values.values], dtype=object).take(values.codes)
     if isinstance(values, (pd.Series, pd.Index)):
         values = np.asarray(values, dtype=object if type_ not in _NUMPY else None)
     if type_ in _NUMPY:

@@ -54,9 +54,9 @@ def part_prefix(sha256: str) -> str:
 
 def read_progress(tables: TableStore, group: str) -> Watermark:
     """How far ``group`` has materialized each partition: the next offset to read."""
-    df = tables.query_df(
+    rows = tables.query_rows(
         "SELECT topic, partition, max(offset) AS offset FROM consumer_progress "
         "WHERE consumer_group = {group:String} GROUP BY topic, partition",
         {"group": group},
     )
-    return {(str(t), int(p)): int(o) for t, p, o in zip(df["topic"], df["partition"], df["offset"], strict=True)}
+    return {(str(t), int(p)): int(o) for t, p, o in rows}

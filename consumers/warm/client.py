@@ -4,7 +4,7 @@ Standard library only (a logging process imports it and must stay small). One ``
 process (:meth:`WarmClient.for_home`) keeps one connection; a forked child opens its own.
 
 Starting is exactly once per home: a client that cannot connect takes ``materializer.start.lock``, tries
-again, and only then starts ``python -m expstream materializer``. The daemon holds ``materializer.lock``
+again, and only then starts the daemon (``expstream materializer``). The daemon holds ``materializer.lock``
 for its whole life, so a socket whose lock is free is stale (its daemon was killed) and is replaced.
 """
 
@@ -35,6 +35,15 @@ __all__ = ["WarmClient", "daemon_alive", "settle_background_starts", "started_he
 
 #: seconds a start may take (interpreter, imports, chdb, schema check; more with a cold page cache)
 START_TIMEOUT = 120.0
+
+#: what the daemon's process runs: ``python -m expstream materializer`` with the cyclic garbage collector off until
+#: the daemon is ready (``serve`` turns it on again). Its collections while ~1,000 modules are imported (pydantic,
+#: numpy, pyarrow, chdb) took ~0.05 s of a ~0.55 s start, which a script's first ``sync()`` may wait for. The
+#: arguments after the code keep ``expstream materializer`` in the process's command line, as ``-m`` did
+_START = (
+    "import gc, runpy, sys; gc.disable(); del sys.argv[1]; "
+    "runpy.run_module('expstream', run_name='__main__', alter_sys=True)"
+)
 
 _clients: dict[tuple[Path, int], WarmClient] = {}
 _clients_lock = threading.Lock()
@@ -272,7 +281,7 @@ class WarmClient:
         env = dict(os.environ, EXPSTREAM_HOME=str(self.paths.home))
         with open(self.paths.log, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "expstream", "materializer"],
+                [sys.executable, "-c", _START, "expstream", "materializer"],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -15,6 +15,7 @@ disappears, and when it has had no request and nothing new to materialize for ``
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -74,6 +75,8 @@ def serve(runner: Runner, home: Path, *, idle: float, poll: float = POLL_INTERVA
         listener = _listen(paths)
         threading.Thread(target=_accept, args=(listener, worker), name="accept", daemon=True).start()
         log.info("materializer of %s ready (pid %d)", home, os.getpid())
+        gc.freeze()  # what the start made stays: no collection walks it again
+        gc.enable()  # off while it started, when the client started it (client._START)
         try:
             worker.run()
         finally:

@@ -34,6 +34,30 @@ def test_a_new_object_on_the_same_folder_sees_the_data(tables: ChdbTables, tmp_p
         again.close()
 
 
+def test_opening_a_folder_that_has_every_table_runs_no_ddl(
+    tables: ChdbTables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm materializer restarting on a home skips the ~50 ms of DDL; a missing table brings it back."""
+    tables.insert("properties", property_rows(["kept"]))
+    tables.close()
+    ran: list[int] = []
+    run_ddl = ChdbTables._run_ddl
+    monkeypatch.setattr(ChdbTables, "_run_ddl", lambda self: (ran.append(1), run_ddl(self))[1])
+    again = ChdbTables(tmp_path / "chdb")
+    try:
+        assert again.query_df("SELECT value FROM properties")["value"].tolist() == ["kept"]
+        assert ran == []
+        again.query_df("DROP TABLE tags")
+    finally:
+        again.close()
+    third = ChdbTables(tmp_path / "chdb")
+    try:
+        assert third.query_df("SELECT count() AS n FROM tags")["n"].tolist() == [0]  # made again
+        assert ran == [1]
+    finally:
+        third.close()
+
+
 def test_hold_is_reentrant_and_closing_twice_is_fine(tables: ChdbTables) -> None:
     with tables.hold(), tables.hold():
         tables.insert("properties", property_rows(["x"]))
@@ -116,18 +140,18 @@ def test_two_processes_take_turns_on_one_folder(tables: ChdbTables, tmp_path: Pa
 
 
 def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past ``STREAM_ROWS`` an insert runs as statements of ``CHUNK_ROWS`` rows: every row lands once, in order
-    of its columns, the dictionary-encoded ones included (small sizes here stand for 50,000 and 262,144)."""
+    """Past twice ``CHUNK_ROWS`` an insert runs as statements of ``CHUNK_ROWS`` rows: every row lands once, in order
+    of its columns, the dictionary-encoded ones included (a small size here stands for 262,144)."""
     import numpy as np
     import pandas as pd
 
     from expstream.consumers.sinks import chdb as module
+    from expstream.consumers.sinks.columns import Coded
 
-    monkeypatch.setattr(module, "STREAM_ROWS", 10)
     monkeypatch.setattr(module, "CHUNK_ROWS", 7)
     n = 30  # more than twice CHUNK_ROWS: five statements, 7 + 7 + 7 + 7 + 2
-    channels = pd.Categorical.from_codes(np.arange(n) % 2, categories=pd.Index(["a", "b"]))
-    one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))
+    channels = Coded((np.arange(n) % 2).astype(np.int32), ["a", "b"])  # what the materializer sends
+    one = pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=pd.Index(["e"]))  # what callers may
     tables.insert(
         "points_numeric",
         {
@@ -143,12 +167,26 @@ def test_a_batch_larger_than_one_statement_goes_in_whole(tables: ChdbTables, mon
 
 
 def test_a_batch_of_up_to_twice_a_statement_stays_one(tables: ChdbTables, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between ``STREAM_ROWS`` and twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
+    """Up to twice ``CHUNK_ROWS`` rows an insert is one statement (one part), whole."""
     from expstream.consumers.sinks import chdb as module
 
-    monkeypatch.setattr(module, "STREAM_ROWS", 2)
     monkeypatch.setattr(module, "CHUNK_ROWS", 2)
     tables.insert("properties", property_rows(["a", "b", "c", "d"]))
     got = tables.query_df("SELECT value, _part FROM properties ORDER BY value")
     assert got["value"].tolist() == ["a", "b", "c", "d"]
     assert got["_part"].nunique() == 1
+
+
+def test_columns_that_cannot_become_arrow_are_refused_for_their_data(tables: ChdbTables) -> None:
+    """The runner dead-letters the events behind them (it bisects on SinkDataError) instead of retrying forever."""
+    import numpy as np
+
+    from expstream.consumers.sinks.columns import Coded
+    from expstream.exceptions import SinkDataError
+
+    rows = property_rows(["a", "b"])
+    for bad in (Coded(np.array([0, 5], dtype=np.int32), ["only one"]), ["text", 7], [None, None]):
+        with pytest.raises(SinkDataError):
+            tables.insert("properties", {**rows, "value": bad})
+    tables.insert("properties", rows)
+    assert tables.query_df("SELECT value FROM properties ORDER BY value")["value"].tolist() == ["a", "b"]

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from expstream import schemas
 from expstream.consumers.materializer import TABLE_COLUMNS, Materializer, Runs
+from expstream.consumers.sinks.columns import Coded
 from expstream.exceptions import EventDecodeError
 
 E = "6d1f0a52-0000-4000-8000-000000000001"
@@ -38,10 +38,7 @@ def decoded(kind: str, record: dict[str, Any]) -> dict[str, Any]:
 
 def rows(columns: dict[str, Any]) -> list[tuple[Any, ...]]:
     """A table's columns as row tuples, plain Python values."""
-    lists = [
-        list(np.asarray(v).tolist()) if isinstance(v, (np.ndarray, pd.Categorical)) else list(v)
-        for v in columns.values()
-    ]
+    lists = [v.tolist() if isinstance(v, (np.ndarray, Coded)) else list(v) for v in columns.values()]
     return list(zip(*lists, strict=True))
 
 
@@ -189,8 +186,8 @@ def test_numeric_points_become_one_row_per_point_and_a_channel_row_per_series() 
     columns = out["points_numeric"]
     assert columns["x"].dtype == np.float64 and columns["y"].dtype == np.float64
     for name in ("experiment_id", "namespace", "channel", "session_id"):
-        assert isinstance(columns[name], pd.Categorical), name
-    assert list(columns["channel"].categories) == ["loss", "cpu"]
+        assert isinstance(columns[name], Coded), name
+    assert list(columns["channel"].values) == ["loss", "cpu"]
     assert isinstance(columns["generation"], np.ndarray) and columns["generation"].tolist() == [1, 0, 0, 0, 0]
 
 
@@ -364,7 +361,7 @@ def test_text_rows_are_ordered_with_their_values() -> None:
     assert [(r[2], r[5]) for r in rows(out["points_text"])] == [("a", "A"), ("b", "B")]
 
 
-def test_runs_build_dictionary_encoded_categoricals() -> None:
+def test_runs_build_dictionary_encoded_columns() -> None:
     runs = Runs()
     runs.extend("exp-b", 3)
     runs.extend("exp-a", 2)
@@ -372,8 +369,8 @@ def test_runs_build_dictionary_encoded_categoricals() -> None:
     runs.extend("exp-c", 0)
     assert len(runs) == 6
     built = runs.build()
-    assert isinstance(built, pd.Categorical)
-    assert list(built.categories) == ["exp-b", "exp-a", "exp-c"]  # first-seen order
+    assert isinstance(built, Coded)
+    assert list(built.values) == ["exp-b", "exp-a", "exp-c"]  # first-seen order
     assert list(built) == ["exp-b"] * 3 + ["exp-a"] * 2 + ["exp-b"]
     assert built.codes.tolist() == [0, 0, 0, 1, 1, 0]
 
@@ -406,5 +403,5 @@ def test_a_large_batch_keeps_one_category_per_distinct_value() -> None:
     columns = batch.columns()["points_numeric"]
     assert len(columns["x"]) == 5000
     assert columns["x"].tolist() == [float(i) for i in range(5000)]
-    assert list(columns["channel"].categories) == ["loss"]
-    assert list(columns["experiment_id"].categories) == [E]
+    assert list(columns["channel"].values) == ["loss"]
+    assert list(columns["experiment_id"].values) == [E]

@@ -318,3 +318,43 @@ def test_a_logging_process_never_loads_the_engine(home: Path, tmp_path: Path) ->
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     assert points(home) == 1000  # sync() made them visible
+
+
+def _mapped_under(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` has a file under ``folder`` mapped (an imported extension module stays mapped)."""
+    prefix = str(folder.resolve()) + os.sep
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return any(line.split(maxsplit=5)[-1].startswith(prefix) for line in maps if len(line.split(maxsplit=5)) == 6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_the_daemon_materializes_every_kind_without_loading_pandas(home: Path, project: expstream.Project) -> None:
+    """pandas costs the daemon ~0.2 s of its start, which a script's first sync() waits for: it writes without it.
+    Its extension modules would stay mapped once imported, so the daemon's memory map tells whether it ever was."""
+    import importlib.util
+
+    import numpy as np
+
+    exp = project.create_experiment(name="kinds", properties={"p": "v"}, tags=["first"], **QUIET)
+    for x in range(100):
+        exp.log_metric("loss", x, x / 2.0)
+    exp.log_text("notes", 0, "it's text")
+    exp.log_image("pictures", 0, np.zeros((4, 4), dtype=np.uint8), image_name="zeros", description="d")
+    exp.append_tag("second")
+    exp.remove_tag("first")
+    exp.set_property("k", "v")
+    exp.remove_property("p")
+    exp.reset_log("loss")
+    exp.log_metric("loss", 7, 1.0)
+    exp.sync()
+    assert exp.get_numeric_channels_values("loss")["loss"].tolist() == [1.0]  # the reads go through it too
+    assert exp.get_tags() == ["second"] and exp.get_properties() == {"k": "v"}
+    exp.stop()
+    stamped = WarmTables(WarmClient.for_home(home)).query_df("SELECT now() AS t", readonly=True)  # `expstream sql`
+    assert str(stamped["t"].dtype).startswith("datetime64")
+    pid = daemon_pid(home)
+    assert pid is not None
+    pandas_spec, chdb_spec = importlib.util.find_spec("pandas"), importlib.util.find_spec("chdb")
+    assert pandas_spec is not None and pandas_spec.origin and chdb_spec is not None and chdb_spec.origin
+    assert _mapped_under(pid, Path(chdb_spec.origin).parent)  # the check sees what the daemon did load
+    assert not _mapped_under(pid, Path(pandas_spec.origin).parent)
