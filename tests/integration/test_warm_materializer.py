@@ -214,17 +214,22 @@ _STARTER = textwrap.dedent(
     from expstream.consumers.warm.client import WarmClient
     at = float(sys.argv[2])
     time.sleep(max(0.0, at - time.time()))
+    if sys.argv[3] == "init":  # init() spawns the daemon in the calling thread, then waits for it in the background
+        import os, expstream
+        os.environ["EXPSTREAM_HOME"] = sys.argv[1]
+        expstream.init("acme/sandbox")
     print(WarmClient.for_home(sys.argv[1]).ping(timeout=120)["pid"], flush=True)
     """
 )
 
 
-def test_two_processes_starting_it_at_once_start_one(home: Path) -> None:
+@pytest.mark.parametrize("how", [("request",) * 3, ("init",) * 3, ("init", "request", "init")])
+def test_two_processes_starting_it_at_once_start_one(home: Path, how: tuple[str, ...]) -> None:
     home.mkdir(parents=True)
     at = time.time() + 2.0  # both ask in the same moment
     procs = [
-        subprocess.Popen([sys.executable, "-c", _STARTER, str(home), repr(at)], stdout=subprocess.PIPE, text=True)
-        for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", _STARTER, str(home), repr(at), way], stdout=subprocess.PIPE, text=True)
+        for way in how
     ]
     pids = {finish(p) for p in procs}
     assert len(pids) == 1
