@@ -20,38 +20,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # the Python version is the reference both are checked against
-    from expstream.producer._hotpath_py import (
-        ChannelCore,
-        Doubles,
-        ExperimentCore,
-        ProjectCore,
-        StreamCore,
-        module_log_metric,
-    )
-
-    IMPLEMENTATION: str
+    from expstream.producer import _hotpath_py as _chosen
 else:
     try:
         if os.environ.get("EXPSTREAM_HOTPATH", "").strip().lower() == "python":
             raise ImportError("EXPSTREAM_HOTPATH=python")
-        from expstream.producer._hotpath import (
-            ChannelCore,
-            Doubles,
-            ExperimentCore,
-            ProjectCore,
-            StreamCore,
-            module_log_metric,
-        )
-
-        IMPLEMENTATION = "c"
+        from expstream.producer import _hotpath as _chosen
     except ImportError:
-        from expstream.producer._hotpath_py import (
-            ChannelCore,
-            Doubles,
-            ExperimentCore,
-            ProjectCore,
-            StreamCore,
-            module_log_metric,
-        )
+        from expstream.producer import _hotpath_py as _chosen
 
-        IMPLEMENTATION = "python"
+#: ``"c"`` or ``"python"``
+IMPLEMENTATION = "python" if _chosen.__name__.endswith("_py") else "c"
+
+ChannelCore = _chosen.ChannelCore
+Doubles = _chosen.Doubles
+ExperimentCore = _chosen.ExperimentCore
+ProjectCore = _chosen.ProjectCore
+StreamCore = _chosen.StreamCore
+module_log_metric = _chosen.module_log_metric
