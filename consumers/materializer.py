@@ -43,10 +43,8 @@ class Runs:
     def build(self) -> Any:
         if self.values and not isinstance(self.values[0], str):
             return np.repeat(np.asarray(self.values), self.counts)
-        categories = list(dict.fromkeys(self.values))
-        index = {v: i for i, v in enumerate(categories)}
-        codes = np.repeat(np.asarray([index[v] for v in self.values], dtype=np.int32), self.counts)
-        return Coded(codes, categories)
+        runs = Coded.encode(self.values)  # one code per run, then repeated over its rows
+        return Coded(np.repeat(runs.codes, self.counts), runs.values)
 
 
 class Chunks:

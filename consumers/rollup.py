@@ -73,10 +73,7 @@ def _summarize(series: np.ndarray, bucket: np.ndarray, part: dict[str, np.ndarra
 
 def _strings(values: list[Any], index: np.ndarray) -> Any:
     """A string column, dictionary-encoded (as the materializer's point columns): ``values[index]``."""
-    categories = list(dict.fromkeys(values))
-    code_of = {v: i for i, v in enumerate(categories)}
-    codes = np.asarray([code_of[v] for v in values], dtype=np.int32)[index]
-    return Coded(codes, categories)
+    return Coded.encode(values).take(index)
 
 
 def _sorted(series: np.ndarray, starts: np.ndarray, *keys: np.ndarray) -> np.ndarray | None:

@@ -37,6 +37,13 @@ class Coded:
     codes: np.ndarray
     values: Sequence[Any]
 
+    @classmethod
+    def encode(cls, values: Sequence[Any]) -> Coded:
+        """``values`` dictionary-encoded: their distinct values in first-seen order, and an int32 code per row."""
+        distinct = list(dict.fromkeys(values))
+        code_of = {v: i for i, v in enumerate(distinct)}
+        return cls(np.asarray([code_of[v] for v in values], dtype=np.int32), distinct)
+
     def __len__(self) -> int:
         return len(self.codes)
 
