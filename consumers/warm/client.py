@@ -142,7 +142,7 @@ class WarmClient:
 
     def _spawn_if_missing(self) -> tuple[int, subprocess.Popen[bytes]] | None:
         """Start the daemon now when none runs and no other process is starting one: the start lock (held,
-        for :meth:`_start` to wait with) and the process; None when there was nothing to do here."""
+        for :meth:`_until_ready` to wait under) and the process; None when there was nothing to do here."""
         if daemon_alive(self.paths):
             return None
         self.paths.home.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,11 @@ class WarmClient:
     def _warm(self, started: tuple[int, subprocess.Popen[bytes]] | None) -> None:
         with contextlib.suppress(Exception):
             if started is not None:
-                conn = self._start(time.monotonic() + self.start_timeout, started)
+                fd, process = started
+                try:  # the start lock spawning took: held until the daemon answers, as _start holds it
+                    conn = self._until_ready(process, time.monotonic() + self.start_timeout, self.start_timeout)
+                finally:
+                    os.close(fd)
                 with self._lock:  # a request may have connected meanwhile: keep one connection
                     if self._conn is None:
                         self._conn = conn
@@ -242,37 +246,37 @@ class WarmClient:
                 return None
             raise
 
-    def _start(self, deadline: float | None, started: tuple[int, subprocess.Popen[bytes]] | None = None) -> Connection:
-        """Connect to the daemon once it is ready, starting it under the start lock when none runs.
-        ``started``: the lock already held and the process already spawned (:meth:`start_in_background`)."""
+    def _start(self, deadline: float | None) -> Connection:
+        """Connect to the daemon once it is ready, starting it under the start lock when none runs."""
         limit = self.start_timeout if deadline is None else max(0.0, deadline - time.monotonic())
         end = time.monotonic() + limit
-        if started is None:
-            self.paths.home.mkdir(parents=True, exist_ok=True)
-            fd = open_lock_file(self.paths.start_lock)
-        else:
-            fd = started[0]
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        fd = open_lock_file(self.paths.start_lock)
         try:
-            with contextlib.nullcontext() if started else locked(fd, self.paths.start_lock, timeout=limit):
-                process: subprocess.Popen[bytes] | None = None if started is None else started[1]
-                while True:
-                    conn = self._try_connect()
-                    if conn is not None:
-                        return conn
-                    if process is None and not daemon_alive(self.paths):
-                        process = self._spawn()
-                    elif process is not None and process.poll() is not None and not daemon_alive(self.paths):
-                        raise StorageError(
-                            f"the warm materializer of {self.paths.home} exited at start "
-                            f"(status {process.returncode}): {self._log_tail()}"
-                        )
-                    if time.monotonic() > end:
-                        raise ExpstreamTimeoutError(
-                            f"the warm materializer of {self.paths.home} did not start within {limit:g} s"
-                        )
-                    time.sleep(0.01)
+            with locked(fd, self.paths.start_lock, timeout=limit):
+                return self._until_ready(None, end, limit)
         finally:
             os.close(fd)
+
+    def _until_ready(self, process: subprocess.Popen[bytes] | None, end: float, limit: float) -> Connection:
+        """Under the start lock: connect once the daemon answers, spawning it when none runs (``process``: the one
+        this process spawned already, whose failure at start is reported with its log)."""
+        while True:
+            conn = self._try_connect()
+            if conn is not None:
+                return conn
+            if process is None and not daemon_alive(self.paths):
+                process = self._spawn()
+            elif process is not None and process.poll() is not None and not daemon_alive(self.paths):
+                raise StorageError(
+                    f"the warm materializer of {self.paths.home} exited at start "
+                    f"(status {process.returncode}): {self._log_tail()}"
+                )
+            if time.monotonic() > end:
+                raise ExpstreamTimeoutError(
+                    f"the warm materializer of {self.paths.home} did not start within {limit:g} s"
+                )
+            time.sleep(0.01)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         if self.paths.address_is_file:
