@@ -10,6 +10,7 @@ which the Python classes deriving from these define.
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections.abc import Callable
 from time import time as _wall
@@ -139,4 +140,4 @@ def module_log_metric(namespace: dict[str, Any], fallback: Callable[..., None], 
 
 #: the largest magnitude that is finite as a double; ``abs(v) <= _MAX`` is False for NaN, infinity and ints
 #: beyond a double, which the plain path leaves to the slow one as the C version does
-_MAX = 1.7976931348623157e308
+_MAX = sys.float_info.max

@@ -55,9 +55,6 @@ def _points_clock() -> Callable[[], float] | None:
     return _time
 
 
-#: the largest finite double: ``-_MAX <= x <= _MAX`` is False for NaN, infinity and ints beyond a double
-_MAX = 1.7976931348623157e308
-
 #: the least step of the event clock: one microsecond, several float64 ulps at today's Unix time
 CLOCK_STEP = 1e-6
 
@@ -227,22 +224,16 @@ class ExperimentStream(StreamCore):
             ch = self.channel(log_name, NUMERIC)
             if ch is None:
                 return
-        tx = type(x)
-        if y is None and timestamp is None and (tx is float or tx is int) and -_MAX <= x <= _MAX:
-            px = ch.next_x
-            value = x + 0.0
-            ts = self._now()
-        else:
-            resolved = resolve_metric(ch, x, y, timestamp, self._now)
-            if resolved is None:
-                return
-            px, value, ts = resolved
-            if px <= ch.last_x:
-                self._not_increasing(ch, px)
-                return
+        resolved = resolve_metric(ch, x, y, timestamp, self._now)
+        if resolved is None:
+            return
+        px, value, ts = resolved
+        if px <= ch.last_x:
+            self._not_increasing(ch, px)
+            return
         ch.last_x = px
         ch.next_x = px + 1.0
-        points = ch.points  # x, y, ts flat in an array('d')
+        points = ch.points  # x, y, ts flat in a Doubles buffer
         points.append(px)
         points.append(value)
         points.append(ts)
