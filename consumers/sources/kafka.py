@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kafka import ConsumerRebalanceListener
@@ -41,6 +41,12 @@ GROUP_TIMEOUT = 30.0
 #: refresh, which kafka-python's default (300 s) puts far beyond any reader's patience. New partitions
 #: added to a topic are picked up as quickly.
 METADATA_MAX_AGE = 5.0
+#: seconds a member's polls may return nothing while records that were already in one of its partitions stay
+#: unread, before it rejoins the group as a new member (see :class:`_StallWatch`)
+STALL_AFTER = 20.0
+#: seconds between two looks at a member's lag, and the most one request of a look waits (a broker that does not
+#: answer makes the look fail, not the poll)
+STALL_CHECK, STALL_LOOK_TIMEOUT = 5.0, 2.0
 
 
 class KafkaSource(Source):
@@ -50,21 +56,35 @@ class KafkaSource(Source):
         topics: Iterable[str] = TOPICS,
         *,
         group: str | None = None,
+        stall_after: float = STALL_AFTER,
+        stall_check: float = STALL_CHECK,
     ) -> None:
         """``group`` set: a member of that consumer group. ``group=None``: every partition of the
-        topics is read from the beginning (replay, export), nothing is committed to Kafka."""
+        topics is read from the beginning (replay, export), nothing is committed to Kafka.
+        ``stall_after`` and ``stall_check``: see :class:`_StallWatch`."""
         from kafka import KafkaConsumer, TopicPartition
 
         self._tp = TopicPartition
         self._pending_seeks: dict[Any, int] = {}
+        #: next offset per partition, as the records returned and the seeks left it (for the stall watch)
+        self._positions: dict[Any, int] = {}
         self.settings = settings
         self.topics = tuple(physical_topic(settings, t) for t in topics)
         self.group = group
+        self._consumer_class = KafkaConsumer
+        self._stall = _StallWatch(stall_after, stall_check)
         ensure_topics(settings)
+        self._consumer: Any = None
+        self._reopen = True  # until _open made a consumer that reads
+        self._open()
+
+    def _open(self) -> None:
+        """A consumer that reads the topics: a member of the group, or the reader of every partition."""
+        consumer = None
         try:
-            self._consumer = KafkaConsumer(
-                **kafka_options(settings),
-                group_id=group,
+            self._consumer = consumer = self._consumer_class(
+                **kafka_options(self.settings),
+                group_id=self.group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_partition_fetch_bytes=16 << 20,
@@ -75,13 +95,16 @@ class KafkaSource(Source):
                 metadata_max_age_ms=int(METADATA_MAX_AGE * 1000),
             )
             partitions = self._all_partitions()
-            if group is None:
+            if self.group is None:
                 self._consumer.assign(partitions)
                 self._consumer.seek_to_beginning(*partitions)
             else:  # joins with metadata that already lists every partition (see METADATA_MAX_AGE)
                 self._consumer.subscribe(list(self.topics), listener=_SeekOnAssign(self))
         except Exception as exc:
+            if consumer is not None:  # made here, then failed: its thread must not outlive the try
+                _close_quietly(consumer)
             raise TransportError(f"cannot consume from Kafka: {type(exc).__name__}: {exc}") from exc
+        self._reopen = False
 
     def _all_partitions(self, timeout: float = 10.0) -> list[Any]:
         """Every partition of the topics; waits for the metadata of topics created just now."""
@@ -97,6 +120,8 @@ class KafkaSource(Source):
             raise TransportError(f"cannot read Kafka topic metadata: {type(exc).__name__}: {exc}") from exc
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.0) -> list[Record]:
+        if self._reopen:  # a rejoin that could not reach Kafka: try again (raises while Kafka stays away)
+            self._open()
         try:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except Exception as exc:
@@ -107,7 +132,50 @@ class KafkaSource(Source):
             for m in messages:
                 key = m.key.decode("utf-8", "replace") if m.key is not None else ""
                 records.append(Record(topic, tp.partition, m.offset, m.offset + 1, key, m.value or b""))
+        delivered = [tp for tp, messages in batches.items() if messages]
+        for tp in delivered:
+            self._positions[tp] = batches[tp][-1].offset + 1
+        if self.group is not None and self._stall.stuck(delivered, self._waiting):
+            self._rebuild()
+            return []  # read again from the committed positions by the new member
         return records
+
+    def _waiting(self) -> dict[Any, tuple[int, int]]:
+        """Assigned partitions with records after this member's position: ``{tp: (position, end)}``.
+
+        The position is the furthest of where the last records returned or a seek left it and where the group
+        committed (a partition that moved to another member and back starts from there); the committed
+        position is asked only of partitions that look behind."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        wait = int(STALL_LOOK_TIMEOUT * 1000)
+        ends = self._consumer.end_offsets(assigned, timeout_ms=wait)
+        positions = {}
+        for tp in assigned:
+            position = self._positions.get(tp, -1)
+            if position < ends[tp]:
+                committed = self._consumer.committed(tp, timeout_ms=wait)
+                position = max(position, -1 if committed is None else committed)
+            positions[tp] = position
+        fresh = [tp for tp, position in positions.items() if position < 0]
+        positions.update(self._consumer.beginning_offsets(fresh, timeout_ms=wait) if fresh else {})
+        return {tp: (int(positions[tp]), int(ends[tp])) for tp in assigned if positions[tp] < ends[tp]}
+
+    def _rebuild(self) -> None:
+        """Leave the group and join it again as a new member, which starts from the committed positions:
+        records read but not yet committed are read again, and the idempotent sinks absorb them."""
+        stuck = self._stall.last_stuck
+        log.warning(
+            "Kafka consumer of group %r has returned none of the records waiting in %s for over %.0f s; "
+            "rejoining the group as a new member. State: %s",
+            self.group, ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck), self._stall.stall_after,
+            describe_member(self._consumer, stuck),
+        )  # fmt: skip
+        self._reopen = True
+        _close_quietly(self._consumer)
+        self._positions.clear()
+        self._open()
 
     def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
         """Seek assigned partitions now; others when the group assigns them to this member."""
@@ -117,6 +185,7 @@ class KafkaSource(Source):
                 tp = self._tp(physical_topic(self.settings, topic), partition)
                 if tp in assigned:
                     self._consumer.seek(tp, offset)
+                    self._positions[tp] = offset
                 else:
                     self._pending_seeks[tp] = offset
         except Exception as exc:  # e.g. the partition was revoked by a rebalance in between
@@ -172,10 +241,99 @@ class KafkaSource(Source):
 
     def close(self) -> None:
         """Leave the group at once (its partitions go to the other members without a session timeout)."""
+        _close_quietly(self._consumer)
+
+
+def _close_quietly(consumer: Any) -> None:
+    """Close a consumer this source gives up; a broker that is gone leaves the session timeout to free its
+    partitions."""
+    try:
+        consumer.close(autocommit=False)
+    except Exception as exc:  # kafka-python raises many kinds; closing is all that was asked
+        log.warning("Leaving the Kafka consumer group failed: %s: %s", type(exc).__name__, exc)
+
+
+class _StallWatch:
+    """Notices a member that no longer returns the records of a partition it holds.
+
+    A healthy member returns a partition's records within a fetch or two of their arrival. A partition of this
+    member whose records have waited ``stall_after`` seconds, returned by no poll while the member's position
+    in it stayed where it was, is stuck: the client's state for it no longer fetches. The source then rejoins
+    the group as a new member. Every ``stall_check`` seconds of polling it looks at the lag (one request for
+    the end offsets; the committed position of a partition this member has read nothing of yet); between
+    looks a poll costs nothing more.
+    """
+
+    def __init__(self, stall_after: float, stall_check: float) -> None:
+        self.stall_after = stall_after
+        self.stall_check = stall_check
+        self._checked = time.monotonic()
+        #: partitions with records waiting: since when, and the member's position then
+        self._waiting: dict[Any, tuple[float, int]] = {}
+        #: the partitions of the last stall found
+        self.last_stuck: list[Any] = []
+
+    def stuck(self, delivered: Iterable[Any], waiting: Callable[[], dict[Any, tuple[int, int]]]) -> bool:
+        """Called after every poll with the partitions it returned records of; true when the member is stuck."""
+        for tp in delivered:
+            self._waiting.pop(tp, None)
+        now = time.monotonic()
+        if now - self._checked < self.stall_check:
+            return False
+        self._checked = now
         try:
-            self._consumer.close(autocommit=False)
-        except Exception as exc:  # the broker is gone: the session timeout frees the partitions instead
-            log.warning("Leaving the Kafka consumer group failed: %s: %s", type(exc).__name__, exc)
+            behind = waiting()
+        except Exception as exc:  # a look that fails says nothing of a stall; the next poll raises if Kafka is gone
+            log.debug("Could not read the lag of the consumer's partitions: %s: %s", type(exc).__name__, exc)
+            return False
+        still = {}
+        for tp, (position, _end) in behind.items():
+            since, then = self._waiting.get(tp, (now, position))
+            still[tp] = (since, then) if position <= then else (now, position)
+        self._waiting = still
+        stuck = sorted(tp for tp, (since, _) in still.items() if now - since >= self.stall_after)
+        if not stuck:
+            return False
+        self.last_stuck, self._waiting = stuck, {}
+        return True
+
+
+def describe_member(consumer: Any, partitions: Iterable[Any]) -> str:
+    """What kafka-python holds for the group and for each partition, for the warning of a stall. It reads the
+    client's private state, which may change between versions: whatever is missing reads as '?'."""
+    assignment = _field(getattr(consumer, "_subscription", None), "assignment")
+    cluster = getattr(consumer, "_cluster", None)
+    parts = [
+        f"generation={_field(getattr(consumer, '_coordinator', None), 'generation_if_stable')}",
+        f"fetches in flight={_in_flight(consumer)}",
+    ]
+    for tp in partitions:
+        state = assignment.get(tp) if isinstance(assignment, dict) else None
+        fields = ("position", "reset_strategy", "awaiting_validation", "paused", "is_fetchable")
+        described = " ".join(f"{name}={_field(state, name)}" for name in fields)
+        try:
+            leader: object = cluster.leader_for_partition(tp)  # type: ignore[union-attr]
+        except Exception:  # no cluster metadata on this version
+            leader = "?"
+        parts.append(f"{tp.topic}[{tp.partition}]: {described} leader={leader}")
+    return "; ".join(parts)
+
+
+def _in_flight(consumer: Any) -> object:
+    """Fetch requests the client has sent and not had answered; '?' where this version keeps them elsewhere."""
+    try:
+        return sum(not future.is_done for future in consumer._fetcher._fetch_futures)
+    except Exception:  # a private attribute that this kafka-python version lacks
+        return "?"
+
+
+def _field(obj: object, name: str) -> object:
+    """``obj.name``, called when it is a method; '?' where it is missing or fails."""
+    try:
+        value = getattr(obj, name)
+        return value() if callable(value) else value
+    except Exception:  # a private attribute that this kafka-python version lacks
+        return "?"
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):
@@ -192,6 +350,7 @@ class _SeekOnAssign(ConsumerRebalanceListener):
             offset = self.source._pending_seeks.pop(tp, None)
             if offset is not None:
                 self.source._consumer.seek(tp, offset)
+                self.source._positions[tp] = offset
 
 
 #: tries of one dead-letter send to Kafka, and the pause before the first retry (doubled each time)

@@ -5,6 +5,7 @@ The contract it shares with every source is in tests/contract/test_transport_and
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -104,5 +105,60 @@ def test_a_member_takes_up_partitions_that_appear_after_it_joined(settings: Sett
         records = read(source, 1, timeout=60.0)
 
         assert [(r.partition, r.value) for r in records] == [(3, b"new")]
+    finally:
+        source.close()
+
+
+def _joined(source: KafkaSource, timeout: float = 30.0) -> set[Any]:
+    """Poll until the group has assigned this member its partitions; those partitions."""
+    deadline = time.monotonic() + timeout
+    while not source._consumer.assignment() and time.monotonic() < deadline:
+        assert source.poll(timeout=0.1) == []
+    return set(source._consumer.assignment())
+
+
+def test_a_member_that_stops_fetching_a_partition_rejoins_and_reads_it(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client whose state for a partition no longer fetches (here: paused, as kafka-python's own stalls
+    leave it) is noticed by the records that wait there, and the member rejoins and reads them."""
+    source = KafkaSource(settings, group=settings.kafka_topic_prefix, stall_after=2.0, stall_check=0.5)
+    try:
+        assigned = _joined(source)
+        stalled = source._consumer
+        stalled.pause(*assigned)
+        transport = KafkaTransport(settings, tmp_path / "spool")
+        try:
+            transport.send(EVENTS, "exp", [b"a", b"b", b"c"])
+            ((_, partition),) = transport.flush(timeout=30)
+        finally:
+            transport.close()
+
+        with caplog.at_level(logging.WARNING, logger="expstream.consumer"):
+            records = read(source, 3, timeout=60.0)
+
+        assert [(r.partition, r.value) for r in records] == [(partition, b"a"), (partition, b"b"), (partition, b"c")]
+        assert source._consumer is not stalled
+        (warning,) = [r.getMessage() for r in caplog.records if "rejoining" in r.getMessage()]
+        assert f".events[{partition}]" in warning and "paused=True" in warning
+    finally:
+        source.close()
+
+
+def test_a_member_whose_records_are_all_returned_stays_in_its_group(
+    settings: Settings, sent: dict[tuple[str, int], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Waiting for new records is no stall, whether the records returned were committed or not."""
+    source = KafkaSource(settings, group=settings.kafka_topic_prefix, stall_after=0.5, stall_check=0.1)
+    try:
+        member = source._consumer
+        assert [r.value for r in read(source, 3)] == [b"a", b"b", b"c"]  # returned, never committed
+        with caplog.at_level(logging.WARNING, logger="expstream.consumer"):
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                assert source.poll(timeout=0.1) == []
+
+        assert source._consumer is member
+        assert not [r for r in caplog.records if "rejoining" in r.getMessage()]
     finally:
         source.close()
