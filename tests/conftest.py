@@ -171,17 +171,53 @@ def consumer(cluster: Settings) -> Iterator[object]:
     yield from _consumer(cluster)
 
 
+#: the consumer services running in this process's threads, for the report of a test that fails beside them
+_CONSUMERS: list[tuple[object, threading.Thread]] = []
+
+
 def _consumer(settings: Settings) -> Iterator[object]:
     from expstream.wiring import consumer_runner
 
     runner = consumer_runner(settings)
     stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True, name="consumer")
     thread.start()
+    _CONSUMERS.append((runner, thread))
     yield runner
+    _CONSUMERS.remove((runner, thread))
     stop.set()
     thread.join(timeout=30)
     runner.source.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that fails while a consumer service runs in a thread reports where that thread is and what its
+    Kafka client holds: a consumer that fell behind leaves no other trace."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and _CONSUMERS:
+        report.sections.append(("consumer services", _describe_consumers()))
+
+
+def _describe_consumers() -> str:
+    import sys
+    import traceback
+
+    from expstream.consumers.sources.kafka import KafkaSource, describe_member
+
+    frames = sys._current_frames()
+    out = []
+    for runner, thread in _CONSUMERS:
+        source = getattr(runner, "source", None)
+        out.append(f"{thread.name} alive={thread.is_alive()} events={getattr(runner, 'events', '?')}")
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        if frame is not None:
+            out.append("".join(traceback.format_stack(frame)))
+        if isinstance(source, KafkaSource):
+            consumer = source._consumer
+            out.append(describe_member(consumer, sorted(consumer.assignment())))
+    return "\n".join(out)
 
 
 @pytest.fixture
