@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -184,9 +185,11 @@ def _consumer(settings: Settings) -> Iterator[object]:
     thread.start()
     _CONSUMERS.append((runner, thread))
     yield runner
-    _CONSUMERS.remove((runner, thread))
     stop.set()
     thread.join(timeout=30)
+    if thread.is_alive():  # closed under a running poll or commit: say where it was
+        logging.getLogger("tests").warning("consumer thread still running 30 s after stop:\n%s", _describe_consumers())
+    _CONSUMERS.remove((runner, thread))
     runner.source.close()
 
 
