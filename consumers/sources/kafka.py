@@ -143,24 +143,25 @@ class KafkaSource(Source):
     def _waiting(self) -> dict[Any, tuple[int, int]]:
         """Assigned partitions with records after this member's position: ``{tp: (position, end)}``.
 
-        The position is the furthest of where the last records returned or a seek left it and where the group
-        committed (a partition that moved to another member and back starts from there); the committed
-        position is asked only of partitions that look behind."""
+        The position is where the last records returned or a seek left it; for a partition this member has not
+        read yet, where the group committed. Records the log no longer holds (retention) never count as waiting.
+        A look costs two ListOffsets requests, and an OffsetFetch per partition not read yet."""
         assigned = list(self._consumer.assignment())
         if not assigned:
             return {}
         wait = int(STALL_LOOK_TIMEOUT * 1000)
         ends = self._consumer.end_offsets(assigned, timeout_ms=wait)
-        positions = {}
+        starts = self._consumer.beginning_offsets(assigned, timeout_ms=wait)
+        waiting = {}
         for tp in assigned:
-            position = self._positions.get(tp, -1)
-            if position < ends[tp]:
+            position = self._positions.get(tp)
+            if position is None:
                 committed = self._consumer.committed(tp, timeout_ms=wait)
-                position = max(position, -1 if committed is None else committed)
-            positions[tp] = position
-        fresh = [tp for tp, position in positions.items() if position < 0]
-        positions.update(self._consumer.beginning_offsets(fresh, timeout_ms=wait) if fresh else {})
-        return {tp: (int(positions[tp]), int(ends[tp])) for tp in assigned if positions[tp] < ends[tp]}
+                position = -1 if committed is None else committed
+            position = max(position, starts[tp])
+            if position < ends[tp]:
+                waiting[tp] = (int(position), int(ends[tp]))
+        return waiting
 
     def _rebuild(self) -> None:
         """Leave the group and join it again as a new member, which starts from the committed positions:
@@ -259,9 +260,8 @@ class _StallWatch:
     A healthy member returns a partition's records within a fetch or two of their arrival. A partition of this
     member whose records have waited ``stall_after`` seconds, returned by no poll while the member's position
     in it stayed where it was, is stuck: the client's state for it no longer fetches. The source then rejoins
-    the group as a new member. Every ``stall_check`` seconds of polling it looks at the lag (one request for
-    the end offsets; the committed position of a partition this member has read nothing of yet); between
-    looks a poll costs nothing more.
+    the group as a new member. Every ``stall_check`` seconds of polling it looks at the lag (see
+    ``KafkaSource._waiting``); between looks a poll costs nothing more.
     """
 
     def __init__(self, stall_after: float, stall_check: float) -> None:
@@ -337,7 +337,8 @@ def _field(obj: object, name: str) -> object:
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):
-    """Applies seeks asked for before the group assigned the partition to this member."""
+    """Applies seeks asked for before the group assigned the partition to this member, and forgets the positions
+    of partitions it no longer holds."""
 
     def __init__(self, source: KafkaSource) -> None:
         self.source = source
@@ -346,6 +347,9 @@ class _SeekOnAssign(ConsumerRebalanceListener):
         pass
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        held = set(assigned)
+        for tp in [tp for tp in self.source._positions if tp not in held]:  # gone to another member: when it
+            del self.source._positions[tp]  # comes back, it starts from the group's committed position
         for tp in assigned:
             offset = self.source._pending_seeks.pop(tp, None)
             if offset is not None:

@@ -162,3 +162,36 @@ def test_a_member_whose_records_are_all_returned_stays_in_its_group(
         assert not [r for r in caplog.records if "rejoining" in r.getMessage()]
     finally:
         source.close()
+
+
+def test_records_the_log_deleted_before_the_member_read_them_are_no_stall(
+    settings: Settings, sent: dict[tuple[str, int], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retention (here: deleting records) can move a partition's start past where this member stopped reading;
+    what is gone is not waiting, so the member stays."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    from expstream.eventlog.kafka import kafka_options, physical_topic
+
+    ((_, partition),) = sent
+    source = KafkaSource(settings, group=settings.kafka_topic_prefix, stall_after=0.5, stall_check=0.1)
+    try:
+        member = source._consumer
+        assert [r.value for r in read(source, 1)][:1] == [b"a"]
+        tp = TopicPartition(physical_topic(settings, EVENTS), partition)
+        source._positions[tp] = 1  # as if only "a" had been returned
+        member.pause(tp)
+        admin = KafkaAdminClient(**kafka_options(settings))
+        try:
+            admin.delete_records({tp: 3}, timeout_ms=10_000)  # "b" and "c" are gone
+        finally:
+            admin.close()
+        with caplog.at_level(logging.WARNING, logger="expstream.consumer"):
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                source.poll(timeout=0.1)
+
+        assert source._consumer is member
+        assert not [r for r in caplog.records if "rejoining" in r.getMessage()]
+    finally:
+        source.close()
