@@ -62,7 +62,7 @@ class KafkaSource(Source):
         """``group`` set: a member of that consumer group. ``group=None``: every partition of the
         topics is read from the beginning (replay, export), nothing is committed to Kafka.
         ``stall_after`` and ``stall_check``: see :class:`_StallWatch`."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         self._tp = TopicPartition
         self._pending_seeks: dict[Any, int] = {}
@@ -71,7 +71,6 @@ class KafkaSource(Source):
         self.settings = settings
         self.topics = tuple(physical_topic(settings, t) for t in topics)
         self.group = group
-        self._consumer_class = KafkaConsumer
         self._stall = _StallWatch(stall_after, stall_check)
         ensure_topics(settings)
         self._consumer: Any = None
@@ -80,9 +79,11 @@ class KafkaSource(Source):
 
     def _open(self) -> None:
         """A consumer that reads the topics: a member of the group, or the reader of every partition."""
+        from kafka import KafkaConsumer
+
         consumer = None
         try:
-            self._consumer = consumer = self._consumer_class(
+            self._consumer = consumer = KafkaConsumer(
                 **kafka_options(self.settings),
                 group_id=self.group,
                 enable_auto_commit=False,
